@@ -1,0 +1,275 @@
+package main
+
+import (
+	"encoding"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/greylist"
+	"github.com/dynfw/sentinel/internal/ingest/httpin"
+	"github.com/dynfw/sentinel/internal/ingest/mqtt"
+	"github.com/dynfw/sentinel/internal/portscan"
+	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/server"
+)
+
+const defaultConfigFile = "/etc/sentinel/sentinel.toml"
+
+// duration reads "12h" in the config file.
+type duration time.Duration
+
+var _ encoding.TextUnmarshaler = (*duration)(nil)
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like 30m or 12h)", b)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// scoringSection is [scoring] in the config file.
+type scoringSection struct {
+	HalfLife      duration           `toml:"half-life"`
+	Entry         float64            `toml:"entry-threshold"`
+	Exit          float64            `toml:"exit-threshold"`
+	Weights       map[string]float64 `toml:"weights"`
+	CustomWeight  float64            `toml:"custom-weight"`
+	MinListing    duration           `toml:"min-listing"`
+	MaxListing    duration           `toml:"max-listing"`
+	MaxAge        duration           `toml:"max-age"`
+	OffenceMemory duration           `toml:"offence-memory"`
+	Forget        duration           `toml:"forget"`
+	IPv6Prefix    int                `toml:"ipv6-prefix"`
+	Allow         []string           `toml:"allow"`
+	ListNonGlobal bool               `toml:"list-non-global"`
+	ProbeCap      float64            `toml:"probe-cap"`
+	History       int                `toml:"history"`
+}
+
+// portscanSection is [portscan].
+type portscanSection struct {
+	Window duration `toml:"window"`
+	Small  int      `toml:"small"`
+	Big    int      `toml:"big"`
+}
+
+// mqttSection is [mqtt]; the broker URL is the flag --mqtt-url.
+type mqttSection struct {
+	ClientID string `toml:"client-id"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	Topic    string `toml:"topic"`
+	Share    string `toml:"share"`
+	CAFile   string `toml:"ca-file"`
+	CertFile string `toml:"cert-file"`
+	KeyFile  string `toml:"key-file"`
+	Insecure bool   `toml:"insecure-skip-verify"`
+}
+
+// greylistSection is [greylist].
+type greylistSection struct {
+	LicenseURL    string `toml:"license-url"`
+	Attribution   string `toml:"attribution"`
+	RetentionDays int    `toml:"retention-days"`
+}
+
+// tokenEntry is one [[http-tokens]] table.
+type tokenEntry struct {
+	Name  string `toml:"name"`
+	Token string `toml:"token"`
+}
+
+type runOptions struct {
+	config           string
+	data             string
+	dynfwListen      []string
+	ingestListen     []string
+	ingestCurve      bool
+	httpListen       string
+	mqttURL          string
+	listInterval     time.Duration
+	adminToken       string
+	greylistAt       string
+	snapshotInterval time.Duration
+	syncInterval     time.Duration
+	verbose          bool
+	logFormat        string
+
+	scoring  scoringSection
+	portscan portscanSection
+	mqtt     mqttSection
+	greylist greylistSection
+	tokens   struct {
+		List []tokenEntry `toml:"tokens"`
+	}
+	events map[string]string // custom event name -> greylist tag
+
+	set *config.Options
+}
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/sentinel"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "sentinel")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "sentinel")
+	}
+	return "sentinel-data"
+}
+
+func newRunOptions() *runOptions {
+	o := &runOptions{}
+	s := config.New("sentinel run", "SENTINEL_")
+	o.set = s
+	s.String(&o.config, "config", nil, "", "config file (TOML; default "+defaultConfigFile+" if it exists)")
+	s.String(&o.data, "data", nil, defaultDataDir(), "data directory (state, journal, certificate, greylist), created if missing")
+	s.Strings(&o.dynfwListen, "dynfw-listen", nil, []string{"tcp://*:7087"}, "DynFW publisher endpoint (repeatable)")
+	s.Strings(&o.ingestListen, "ingest-listen", nil, []string{"tcp://127.0.0.1:7088"}, "ZMQ PULL endpoint for probes and sentinel-proxy (repeatable; ipc:// works)")
+	s.Bool(&o.ingestCurve, "ingest-curve", nil, false, "require CURVE on the probe ingest (probes on other hosts use the server certificate)")
+	s.String(&o.httpListen, "http-listen", nil, ":8080", "HTTP listener: greylist, /dynfw.pub, API, metrics (empty: none)")
+	s.String(&o.mqttURL, "mqtt-url", nil, "", "MQTT broker with sentinel-proxy uplinks, e.g. tcp://127.0.0.1:1883 (more in [mqtt])")
+	s.Duration(&o.listInterval, "list-interval", nil, 10*time.Second, "how often the whole dynfw/list is published")
+	s.String(&o.adminToken, "admin-token", nil, "", "bearer token of the admin API (block, unblock); empty disables it")
+	s.String(&o.greylistAt, "greylist-at", nil, "00:00", "UTC time of the daily greylist snapshot")
+	s.Duration(&o.snapshotInterval, "snapshot-interval", nil, 10*time.Minute, "how often the whole state is written (the journal covers the time between)")
+	s.Duration(&o.syncInterval, "sync-interval", nil, time.Second, "how often the journal is synced to disk: the most a crash can lose")
+	s.Bool(&o.verbose, "verbose", []string{"v"}, false, "debug logging")
+	s.String(&o.logFormat, "log-format", nil, "text", "log format: text or json")
+	s.Section("scoring", &o.scoring)
+	s.Section("portscan", &o.portscan)
+	s.Section("mqtt", &o.mqtt)
+	s.Section("greylist", &o.greylist)
+	s.Section("http", &o.tokens)
+	s.Section("events", &o.events)
+	return o
+}
+
+func (o *runOptions) usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: sentinel run [options]
+
+Runs the Sentinel server on an embedded data directory: probe ingest (ZMQ
+PULL, MQTT, HTTP), scoring, the DynFW publisher, the daily greylist, the HTTP
+API and metrics. Stops gracefully on SIGTERM or SIGINT.
+
+Options:
+`)
+	o.set.Usage(w)
+	fmt.Fprint(w, `
+Structured settings live in the config file: [scoring] (thresholds, weights
+per event, durations, allow-list), [portscan], [mqtt], [greylist],
+[[http.tokens]] (sensors allowed to POST events) and [events] (extra event
+names and their greylist tags). See contrib/sentinel.toml.
+`)
+}
+
+func (o *runOptions) parse(args []string) error {
+	if err := o.set.Parse(args, "config", defaultConfigFile); err != nil {
+		return err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("invalid --log-format %q (text or json)", o.logFormat)
+	}
+	if _, err := greylist.ParseTimeOfDay(o.greylistAt); err != nil {
+		return err
+	}
+	for name, tag := range o.events {
+		if _, err := events.Register(name, tag); err != nil {
+			return fmt.Errorf("[events]: %w", err)
+		}
+	}
+	return nil
+}
+
+// serverConfig turns the options into the server's configuration.
+func (o *runOptions) serverConfig() (server.Config, error) {
+	sc := scoring.DefaultConfig()
+	sec := o.scoring
+	setDur := func(dst *time.Duration, v duration) {
+		if v != 0 {
+			*dst = time.Duration(v)
+		}
+	}
+	setDur(&sc.HalfLife, sec.HalfLife)
+	setDur(&sc.MinDuration, sec.MinListing)
+	setDur(&sc.MaxDuration, sec.MaxListing)
+	setDur(&sc.MaxAge, sec.MaxAge)
+	setDur(&sc.OffenceMemory, sec.OffenceMemory)
+	setDur(&sc.Forget, sec.Forget)
+	if sec.Entry != 0 {
+		sc.Entry = sec.Entry
+	}
+	if sec.Exit != 0 {
+		sc.Exit = sec.Exit
+	}
+	if sec.CustomWeight != 0 {
+		sc.CustomWeight = sec.CustomWeight
+	}
+	for name, w := range sec.Weights {
+		if _, ok := events.Lookup(name); !ok {
+			return server.Config{}, fmt.Errorf("[scoring.weights]: unknown event %q (register it in [events])", name)
+		}
+		sc.Weights[name] = w
+	}
+	sc.IPv6Prefix = sec.IPv6Prefix
+	sc.ListNonGlobal = sec.ListNonGlobal
+	if sec.ProbeCap != 0 {
+		sc.ProbeCap = sec.ProbeCap
+	}
+	if sec.History != 0 {
+		sc.History = sec.History
+	}
+	for _, a := range sec.Allow {
+		p, err := parsePrefix(a)
+		if err != nil {
+			return server.Config{}, fmt.Errorf("[scoring] allow: %w", err)
+		}
+		sc.Allow = append(sc.Allow, p)
+	}
+	if err := sc.Check(); err != nil {
+		return server.Config{}, fmt.Errorf("[scoring]: %w", err)
+	}
+	pc := portscan.Config{Window: time.Duration(o.portscan.Window), Small: o.portscan.Small, Big: o.portscan.Big}
+	var tokens []httpin.Token
+	for _, t := range o.tokens.List {
+		if t.Name == "" || t.Token == "" {
+			return server.Config{}, fmt.Errorf("[[http.tokens]]: name and token are required")
+		}
+		tokens = append(tokens, httpin.Token{Name: t.Name, Token: t.Token})
+	}
+	mc := mqtt.Config{URL: o.mqttURL, ClientID: o.mqtt.ClientID, Username: o.mqtt.Username, Password: o.mqtt.Password,
+		Topic: o.mqtt.Topic, Share: o.mqtt.Share, CAFile: o.mqtt.CAFile, CertFile: o.mqtt.CertFile, KeyFile: o.mqtt.KeyFile,
+		InsecureSkipVerify: o.mqtt.Insecure}
+	return server.Config{
+		DataDir: o.data, DynfwListen: o.dynfwListen, ListInterval: o.listInterval,
+		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, HTTPListen: o.httpListen, MQTT: mc,
+		Scoring: sc, Portscan: pc, HTTPTokens: tokens, AdminToken: o.adminToken,
+		GreylistAt: o.greylistAt,
+		GreylistOptions: greylist.Options{LicenseURL: o.greylist.LicenseURL, Attribution: o.greylist.Attribution,
+			RetentionDays: o.greylist.RetentionDays},
+		SnapshotInterval: o.snapshotInterval, SyncInterval: o.syncInterval,
+	}, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(strings.TrimSpace(s)); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

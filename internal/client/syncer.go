@@ -1,0 +1,422 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynfw/sentinel/dynfw"
+	"github.com/dynfw/sentinel/internal/firewall"
+	"github.com/dynfw/sentinel/internal/policy"
+	"github.com/dynfw/sentinel/zmtp"
+)
+
+// SyncConfig configures a Syncer.
+type SyncConfig struct {
+	Machine MachineConfig
+	// BatchInterval is the tick at which queued deltas are applied as one
+	// firewall transaction. Default 50 ms.
+	BatchInterval time.Duration
+	// Once makes Run return after the first list has been applied.
+	Once bool
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are the Syncer's counters and gauges, read with atomic loads (for
+// metrics) while Run works.
+type Stats struct {
+	Serial, Version   atomic.Uint64
+	ListsApplied      atomic.Uint64
+	DeltasApplied     atomic.Uint64 // deltas handed to the policy
+	Duplicates        atomic.Uint64
+	OutOfOrder        atomic.Uint64
+	Malformed         atomic.Uint64 // messages that could not be decoded
+	SkippedBadAddress atomic.Uint64 // list entries and deltas with unusable addresses
+	SkippedAllowed    atomic.Uint64 // entries inside the allow-list
+	SkippedIPv6       atomic.Uint64 // IPv6 entries while IPv6 is off
+	BackendErrors     atomic.Uint64
+	Reconnects        atomic.Uint64
+	LastMessage       atomic.Int64 // unix nanoseconds
+	LastApplyNanos    atomic.Int64 // duration of the last firewall change
+	Resyncs           map[string]*atomic.Uint64
+	Addr4, Addr6      atomic.Int64
+	Net4, Net6        atomic.Int64
+	Connected         atomic.Bool
+	applyObservers    []func(time.Duration)
+}
+
+// OnApply registers a function called with the duration of every firewall
+// change (for a latency histogram). Call it before Run.
+func (st *Stats) OnApply(f func(time.Duration)) { st.applyObservers = append(st.applyObservers, f) }
+
+var resyncReasons = []string{"serial gap", "gap not filled in time", "serial went back", "two different deltas with one serial", "new version", "catching up", "backend failure"}
+
+func newStats() *Stats {
+	st := &Stats{Resyncs: map[string]*atomic.Uint64{}}
+	for _, r := range resyncReasons {
+		st.Resyncs[r] = new(atomic.Uint64)
+	}
+	st.Resyncs["other"] = new(atomic.Uint64)
+	return st
+}
+
+// Syncer keeps a firewall backend in sync with a DynFW server: it feeds the
+// received messages to a Machine, applies lists and delta batches through the
+// address policy, and hands the resulting element changes to the backend.
+type Syncer struct {
+	cfg     SyncConfig
+	conn    *Conn
+	backend firewall.Backend
+	set     *policy.Set
+	m       *Machine
+	log     *slog.Logger
+	stats   *Stats
+
+	ctx         context.Context
+	batch       []policy.Change
+	payload     []byte    // the list being applied
+	arrived     time.Time // when it was received
+	count4      int       // its single IPv4 entries
+	count6      int       // and the others
+	applied     bool      // the backend holds a state we know
+	needReplace bool      // the backend's contents are uncertain after a failure
+	retryAt     time.Time
+	retryDelay  time.Duration
+	done        bool
+	replaceReq  atomic.Bool
+}
+
+// RequestReplace asks Run to push the whole desired set to the backend again
+// at its next tick, for a firewall that lost its contents (a firewalld or fw4
+// reload). It is safe to call from any goroutine.
+func (s *Syncer) RequestReplace() { s.replaceReq.Store(true) }
+
+// NewSyncer wires a connection, an address policy and a backend.
+func NewSyncer(cfg SyncConfig, conn *Conn, set *policy.Set, backend firewall.Backend) *Syncer {
+	if cfg.BatchInterval <= 0 {
+		cfg.BatchInterval = 50 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Syncer{cfg: cfg, conn: conn, backend: backend, set: set, log: cfg.Logger, stats: newStats()}
+	s.m = NewMachine(cfg.Machine, s)
+	return s
+}
+
+// Stats returns the live counters.
+func (s *Syncer) Stats() *Stats { return s.stats }
+
+// trimAfter is the payload size from which a list is followed by returning
+// freed memory to the system.
+const trimAfter = 1 << 20
+
+// decodeOptions accepts prefixes: the policy and every backend handle them.
+var decodeOptions = dynfw.DecodeOptions{AllowPrefix: true}
+
+// Run synchronises until ctx ends (or, with Once, until the first list is
+// applied). The firewall keeps its last good set whatever happens to the
+// connection; Run returns only on ctx's end, with Once, or when the
+// connection's socket is closed.
+func (s *Syncer) Run(ctx context.Context) error {
+	s.ctx = ctx
+	msgs := make(chan zmtp.Message, 64)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := s.conn.Recv(ctx)
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(s.cfg.BatchInterval)
+	defer tick.Stop()
+	s.m.Start(time.Now())
+	s.stats.Connected.Store(true)
+	for {
+		select {
+		case <-ctx.Done():
+			s.flush(time.Now())
+			return nil
+		case err := <-recvErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		case e := <-s.conn.events:
+			switch e.Type {
+			case zmtp.EventConnected:
+				s.stats.Connected.Store(true)
+				s.stats.Reconnects.Add(1)
+				s.m.Reconnected(time.Now())
+			case zmtp.EventDisconnected:
+				s.stats.Connected.Store(false)
+			}
+		case m := <-msgs:
+			s.stats.LastMessage.Store(time.Now().UnixNano())
+			big := len(m) == 2 && len(m[1]) >= trimAfter
+			s.handle(time.Now(), m)
+			if big {
+				// A large list leaves tens of megabytes of garbage
+				// (the payload, decode and batch buffers); give it back
+				// to the system now rather than keep a router's RSS at
+				// its peak until the scavenger gets to it.
+				m = nil
+				debug.FreeOSMemory()
+			}
+			if s.done {
+				return nil
+			}
+		case now := <-tick.C:
+			if s.replaceReq.Swap(false) && s.applied {
+				s.needReplace, s.retryAt = true, time.Time{}
+			}
+			s.m.Tick(now)
+			s.flush(now)
+		}
+	}
+}
+
+func (s *Syncer) handle(now time.Time, m zmtp.Message) {
+	if len(m) != 2 {
+		s.stats.Malformed.Add(1)
+		s.log.Warn("ignoring message", "frames", len(m), "reason", "DynFW messages have two frames")
+		return
+	}
+	switch string(m[0]) {
+	case dynfw.TopicList:
+		// A first pass validates the whole list before anything changes,
+		// and counts it so the policy can size its maps.
+		s.count4, s.count6 = 0, 0
+		head, err := dynfw.DecodeListFunc(m[1], decodeOptions, func(p netip.Prefix) {
+			if p.Bits() == 32 && p.Addr().Is4() {
+				s.count4++
+			} else {
+				s.count6++
+			}
+		})
+		if err != nil {
+			s.stats.Malformed.Add(1)
+			s.log.Warn("ignoring malformed list", "err", err)
+			return
+		}
+		s.payload, s.arrived = m[1], now
+		s.m.OnList(now, &head)
+		s.payload = nil
+	case dynfw.TopicDelta:
+		d, err := dynfw.DecodeDelta(m[1], decodeOptions)
+		var ae *dynfw.AddrError
+		switch {
+		case err == nil:
+			s.m.OnDelta(now, d, true)
+		case errors.As(err, &ae):
+			s.stats.SkippedBadAddress.Add(1)
+			s.log.Warn("skipping delta with unusable address", "serial", d.Serial, "err", err)
+			s.m.OnDelta(now, d, false)
+		default:
+			s.stats.Malformed.Add(1)
+			s.log.Warn("ignoring malformed delta", "err", err)
+		}
+	}
+}
+
+// Subscribe implements Effects.
+func (s *Syncer) Subscribe(topic string) {
+	if err := s.conn.Subscribe(topic); err != nil {
+		s.log.Error("subscribe", "topic", topic, "err", err)
+	}
+}
+
+// Unsubscribe implements Effects.
+func (s *Syncer) Unsubscribe(topic string) {
+	if err := s.conn.Unsubscribe(topic); err != nil {
+		s.log.Error("unsubscribe", "topic", topic, "err", err)
+	}
+}
+
+func (s *Syncer) skipped(p netip.Prefix, why policy.Skip) {
+	switch why {
+	case policy.SkipAllowed:
+		s.stats.SkippedAllowed.Add(1)
+	case policy.SkipIPv6:
+		s.stats.SkippedIPv6.Add(1)
+	}
+}
+
+// ApplyList implements Effects: the policy computes what changed since the
+// state the backend holds, and the backend applies it in one step. The
+// first list (or one after a backend failure) replaces the backend's
+// contents entirely, since they are not known.
+func (s *Syncer) ApplyList(l *dynfw.List) error {
+	if err := s.flushBatch(); err != nil {
+		return err
+	}
+	start := time.Now()
+	var decodeErr error
+	s.set.Reserve(s.count4, s.count6)
+	add, del := s.set.Sync(func(f func(netip.Prefix)) {
+		_, decodeErr = dynfw.DecodeListFunc(s.payload, decodeOptions, f)
+	}, s.skipped)
+	if decodeErr != nil { // validated before; cannot happen
+		s.needReplace = true
+		return decodeErr
+	}
+	if len(s.payload) >= trimAfter {
+		// The payload is no longer needed; collect it before the backend
+		// builds its own large buffers, to keep the peak low on routers.
+		s.payload = nil
+		runtime.GC()
+	}
+	if l.SkippedCount > 0 {
+		s.stats.SkippedBadAddress.Add(uint64(l.SkippedCount))
+		s.log.Warn("list entries skipped", "count", l.SkippedCount, "first", firstSkipped(l))
+	}
+	var err error
+	replace := !s.applied || s.needReplace
+	if replace {
+		err = s.backend.Replace(s.ctx, s.set.Elements())
+	} else {
+		err = s.backend.Apply(s.ctx, add, del)
+	}
+	if err != nil {
+		s.backendFailed(err)
+		return err
+	}
+	s.applied, s.needReplace = true, false
+	s.observe(time.Since(start))
+	s.stats.ListsApplied.Add(1)
+	s.stats.Version.Store(l.Version)
+	s.stats.Serial.Store(l.Serial)
+	entries, elements := s.set.Len()
+	s.log.Info("list applied", "version", l.Version, "serial", l.Serial, "entries", entries, "elements", elements,
+		"added", add.Len(), "removed", del.Len(), "replace", replace, "took", time.Since(start).Round(time.Microsecond),
+		"since_received", time.Since(s.arrived).Round(time.Microsecond))
+	if s.cfg.Once {
+		s.done = true
+	}
+	return nil
+}
+
+func firstSkipped(l *dynfw.List) string {
+	if len(l.Skipped) == 0 {
+		return ""
+	}
+	return l.Skipped[0].Error()
+}
+
+// ApplyDelta implements Effects: the delta joins the batch of this tick.
+func (s *Syncer) ApplyDelta(d dynfw.Delta, ok bool) {
+	s.stats.Serial.Store(d.Serial)
+	if !ok {
+		return
+	}
+	s.batch = append(s.batch, policy.Change{Add: d.Op == dynfw.Positive, Addr: d.Addr})
+}
+
+// Note implements Effects.
+func (s *Syncer) Note(what, detail string) {
+	switch what {
+	case "resync":
+		c, ok := s.stats.Resyncs[detail]
+		if !ok {
+			c = s.stats.Resyncs["other"]
+		}
+		c.Add(1)
+		s.log.Warn("resynchronising", "reason", detail)
+	case "duplicate":
+		s.stats.Duplicates.Add(1)
+		s.log.Debug("duplicate delta ignored", "detail", detail)
+	case "out-of-order":
+		s.stats.OutOfOrder.Add(1)
+		s.log.Debug("delta held back until the gap fills")
+	case "verified":
+		s.log.Info("state verified against the server's list")
+	default:
+		s.log.Warn(what, "detail", detail)
+	}
+}
+
+// flush applies the batch, or retries a full replace after a failure.
+func (s *Syncer) flush(now time.Time) {
+	if s.needReplace && s.applied {
+		if now.Before(s.retryAt) {
+			return
+		}
+		// Apply queued deltas to the policy first; the replace covers them.
+		s.set.Apply(s.batch, s.skipped)
+		s.stats.DeltasApplied.Add(uint64(len(s.batch)))
+		s.batch = s.batch[:0]
+		start := time.Now()
+		if err := s.backend.Replace(s.ctx, s.set.Elements()); err != nil {
+			s.backendFailed(err)
+			return
+		}
+		s.needReplace, s.retryDelay = false, 0
+		s.observe(time.Since(start))
+		s.log.Info("firewall restored after a failure", "took", time.Since(start).Round(time.Microsecond))
+		return
+	}
+	if err := s.flushBatch(); err != nil {
+		return
+	}
+}
+
+func (s *Syncer) flushBatch() error {
+	if len(s.batch) == 0 {
+		return nil
+	}
+	start := time.Now()
+	add, del := s.set.Apply(s.batch, s.skipped)
+	s.stats.DeltasApplied.Add(uint64(len(s.batch)))
+	n := len(s.batch)
+	s.batch = s.batch[:0]
+	if add.Len()+del.Len() == 0 {
+		return nil
+	}
+	if !s.applied {
+		// Deltas before any list (cannot happen: they are buffered).
+		return nil
+	}
+	if err := s.backend.Apply(s.ctx, add, del); err != nil {
+		s.backendFailed(err)
+		return err
+	}
+	s.observe(time.Since(start))
+	s.log.Debug("deltas applied", "deltas", n, "added", add.Len(), "removed", del.Len(), "took", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// backendFailed remembers that the backend's contents are uncertain: the
+// next attempt replaces them entirely, after a growing delay.
+func (s *Syncer) backendFailed(err error) {
+	s.stats.BackendErrors.Add(1)
+	s.needReplace = true
+	s.retryDelay = min(max(2*s.retryDelay, time.Second), time.Minute)
+	s.retryAt = time.Now().Add(s.retryDelay)
+	s.log.Error("firewall update failed; the last applied set stays in place", "backend", s.backend.Name(), "err", err, "retry_in", s.retryDelay)
+}
+
+func (s *Syncer) observe(d time.Duration) {
+	s.stats.LastApplyNanos.Store(int64(d))
+	a4, a6, n4, n6 := s.set.Counts()
+	s.stats.Addr4.Store(int64(a4))
+	s.stats.Addr6.Store(int64(a6))
+	s.stats.Net4.Store(int64(n4))
+	s.stats.Net6.Store(int64(n6))
+	for _, f := range s.stats.applyObservers {
+		f(d)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package nftables
+
+const raceEnabled = true

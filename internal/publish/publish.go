@@ -1,0 +1,303 @@
+// Package publish is the DynFW publisher: a PUB socket (CURVE server by
+// default) that sends dynfw/list on a timer, dynfw/delta the moment an
+// address enters or leaves the list, and dynfw/event for every event the
+// server ingests, byte-compatible with the Turris server.
+//
+// Deltas and lists pass through one goroutine, which owns the published set
+// and the serial: every delta increments the serial, and a list always holds
+// exactly the set after the delta whose serial it carries, so a client that
+// loads a list and then applies the following deltas converges. Events do not
+// need that ordering and are sent straight from the caller.
+package publish
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dynfw/sentinel/dynfw"
+	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/zmtp"
+)
+
+// Config configures a Publisher.
+type Config struct {
+	// Listen are the endpoints of the PUB socket (default tcp://*:7087).
+	Listen []string
+	// Curve is the server's key pair; nil publishes without encryption
+	// (only for tests and local setups).
+	Curve *zmtp.CurveOptions
+	// ListInterval is how often the whole list is sent (default 10 s).
+	ListInterval time.Duration
+	// Heartbeat pings subscribers and drops silent ones (default 30 s).
+	Heartbeat time.Duration
+	// SendQueueLen bounds each subscriber's queue (default 10,000
+	// messages): a slow subscriber misses messages, notices the serial
+	// gap and reloads the list.
+	SendQueueLen int
+	Logger       *slog.Logger
+}
+
+// State is what survives a restart: the list with its version and serial.
+type State struct {
+	Version, Serial uint64
+	List            []netip.Prefix
+}
+
+type op struct {
+	add  bool
+	key  netip.Prefix
+	ts   int64
+	sync chan struct{} // flush marker
+}
+
+// Publisher publishes a DynFW list. Delta, Event and Sync are safe for
+// concurrent use.
+type Publisher struct {
+	cfg  Config
+	sock *zmtp.Socket
+	log  *slog.Logger
+
+	ops  chan op
+	done chan struct{}
+
+	// Owned by the run goroutine, read under mu by State.
+	mu      sync.Mutex
+	version uint64
+	serial  uint64
+	set     map[netip.Prefix]struct{}
+
+	addrs        []net.Addr
+	sorted       []netip.Prefix // the list as last sent, reused while the serial stays
+	sortedSerial uint64
+	sortedOK     bool
+
+	deltas, events, lists atomic.Uint64
+	lastListBytes         atomic.Int64
+	evbuf                 sync.Pool
+}
+
+// New creates the socket, binds it and restores state. It does not publish
+// until Run.
+func New(cfg Config, st State) (*Publisher, error) {
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"tcp://*:7087"}
+	}
+	if cfg.ListInterval <= 0 {
+		cfg.ListInterval = 10 * time.Second
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.SendQueueLen <= 0 {
+		cfg.SendQueueLen = 10_000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Publisher{cfg: cfg, log: cfg.Logger, ops: make(chan op, 65536), done: make(chan struct{}),
+		version: st.Version, serial: st.Serial, set: make(map[netip.Prefix]struct{}, len(st.List))}
+	p.evbuf.New = func() any { b := make([]byte, 0, 64); return &b }
+	for _, k := range st.List {
+		p.set[k] = struct{}{}
+	}
+	sock, err := zmtp.NewSocket(zmtp.PUB, zmtp.Options{
+		Curve:             cfg.Curve,
+		HeartbeatInterval: cfg.Heartbeat,
+		HeartbeatTimeout:  cfg.Heartbeat / 2,
+		SendQueueLen:      cfg.SendQueueLen,
+		MaxMessageSize:    1 << 20, // subscribers send subscriptions only
+		OnEvent: func(e zmtp.Event) {
+			if e.Type == zmtp.EventHandshakeFailed {
+				cfg.Logger.Debug("publisher: handshake failed", "remote", e.Remote, "err", e.Err)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range cfg.Listen {
+		addr, err := sock.Listen(ep)
+		if err != nil {
+			sock.Close()
+			return nil, err
+		}
+		cfg.Logger.Info("dynfw publisher listening", "endpoint", ep, "addr", addr.String())
+		p.addrs = append(p.addrs, addr)
+	}
+	p.sock = sock
+	return p, nil
+}
+
+// Addrs returns the bound addresses (useful with port 0).
+func (p *Publisher) Addrs() []net.Addr { return p.addrs }
+
+// Socket returns the PUB socket, for statistics.
+func (p *Publisher) Socket() *zmtp.Socket { return p.sock }
+
+// Delta queues a change of the list: add or remove key. It is published
+// with the next serial, in the order of the calls.
+func (p *Publisher) Delta(add bool, key netip.Prefix, ts time.Time) {
+	p.ops <- op{add: add, key: key, ts: ts.Unix()}
+}
+
+// Sync waits until every Delta queued before it has been published.
+func (p *Publisher) Sync(ctx context.Context) error {
+	c := make(chan struct{})
+	select {
+	case p.ops <- op{sync: c}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.done:
+		return errors.New("publish: stopped")
+	}
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.done:
+		return errors.New("publish: stopped")
+	}
+}
+
+// Event publishes a dynfw/event now.
+func (p *Publisher) Event(t events.Type, addr netip.Addr, ts time.Time) {
+	bp := p.evbuf.Get().(*[]byte)
+	ev := dynfw.Event{Name: t.String(), Addr: addr, TS: uint64(ts.Unix())}
+	payload := ev.AppendMsgpack((*bp)[:0])
+	// The socket keeps the message until every subscriber's writer has
+	// sent it, so it gets its own copy; the buffer goes back to the pool.
+	msg := zmtp.Message{topicEvent, append([]byte(nil), payload...)}
+	*bp = payload
+	p.evbuf.Put(bp)
+	p.sock.Send(context.Background(), msg)
+	p.events.Add(1)
+}
+
+var (
+	topicEvent = []byte(dynfw.TopicEvent)
+	topicDelta = []byte(dynfw.TopicDelta)
+	topicList  = []byte(dynfw.TopicList)
+)
+
+// State returns the published version, serial and list.
+func (p *Publisher) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := State{Version: p.version, Serial: p.serial, List: make([]netip.Prefix, 0, len(p.set))}
+	for k := range p.set {
+		st.List = append(st.List, k)
+	}
+	slices.SortFunc(st.List, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return st
+}
+
+// Stats are the publisher's counters.
+type Stats struct {
+	Version, Serial       uint64
+	Listed                int
+	Deltas, Events, Lists uint64
+	LastListBytes         int64
+	Subscribers           int
+	SendDropped           uint64
+}
+
+// Stats returns counters for metrics.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	v, s, n := p.version, p.serial, len(p.set)
+	p.mu.Unlock()
+	ss := p.sock.Stats()
+	return Stats{Version: v, Serial: s, Listed: n, Deltas: p.deltas.Load(), Events: p.events.Load(), Lists: p.lists.Load(),
+		LastListBytes: p.lastListBytes.Load(), Subscribers: ss.Peers, SendDropped: ss.Dropped}
+}
+
+// Run publishes until ctx ends: a list at once and every ListInterval,
+// and queued deltas as they come. When ctx ends it publishes what is still
+// queued and returns.
+func (p *Publisher) Run(ctx context.Context) {
+	defer close(p.done)
+	t := time.NewTicker(p.cfg.ListInterval)
+	defer t.Stop()
+	p.sendList()
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case o := <-p.ops:
+					p.apply(o)
+				default:
+					return
+				}
+			}
+		case o := <-p.ops:
+			p.apply(o)
+		case <-t.C:
+			p.sendList()
+		}
+	}
+}
+
+func (p *Publisher) apply(o op) {
+	if o.sync != nil {
+		close(o.sync)
+		return
+	}
+	p.mu.Lock()
+	_, present := p.set[o.key]
+	if present == o.add {
+		p.mu.Unlock() // nothing changes: no serial is spent
+		return
+	}
+	if o.add {
+		p.set[o.key] = struct{}{}
+	} else {
+		delete(p.set, o.key)
+	}
+	p.serial++
+	d := dynfw.Delta{Serial: p.serial, Op: dynfw.Negative, Addr: o.key, TS: uint64(o.ts)}
+	p.mu.Unlock()
+	if o.add {
+		d.Op = dynfw.Positive
+	}
+	p.sock.Send(context.Background(), zmtp.Message{topicDelta, d.Marshal()})
+	p.deltas.Add(1)
+}
+
+func (p *Publisher) sendList() {
+	p.mu.Lock()
+	version, serial := p.version, p.serial
+	p.mu.Unlock()
+	if !p.sortedOK || p.sortedSerial != serial {
+		// Sorting a large list costs more than encoding it; quiet lists
+		// (no delta since the last one) reuse the sorted slice.
+		p.sorted, p.sortedSerial, p.sortedOK = p.State().List, serial, true
+	}
+	l := dynfw.List{Version: version, Serial: serial, Addrs: p.sorted, TS: uint64(time.Now().Unix())}
+	payload := l.Marshal()
+	p.sock.Send(context.Background(), zmtp.Message{topicList, payload})
+	p.lists.Add(1)
+	p.lastListBytes.Store(int64(len(payload)))
+}
+
+// SendListNow publishes the list immediately, outside the timer (for
+// benchmarks and tools). It must not run concurrently with Run's own
+// list.
+func (p *Publisher) SendListNow() { p.sendList() }
+
+// Close stops the socket (after Run has returned), letting queued messages
+// go out for a moment.
+func (p *Publisher) Close() error { return p.sock.Close() }

@@ -1,0 +1,308 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/greylist"
+	"github.com/dynfw/sentinel/internal/ingest/httpin"
+	"github.com/dynfw/sentinel/internal/ingest/mqtt"
+	"github.com/dynfw/sentinel/internal/ingest/zmqpull"
+	"github.com/dynfw/sentinel/internal/metrics"
+	"github.com/dynfw/sentinel/internal/portscan"
+	"github.com/dynfw/sentinel/internal/publish"
+	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/zmtp"
+)
+
+// Config is everything `sentinel run` needs.
+type Config struct {
+	DataDir string
+
+	DynfwListen  []string // PUB endpoints, default tcp://*:7087
+	ListInterval time.Duration
+	IngestListen []string // ZMQ PULL endpoints for probes
+	// IngestCurve requires CURVE on the probe ingest (with the same server
+	// key as the publisher); probes are then identified by their key.
+	IngestCurve bool
+	HTTPListen  string
+	// MQTT, when its URL is set, subscribes to sentinel-proxy's uplink.
+	MQTT mqtt.Config
+
+	Scoring  scoring.Config
+	Portscan portscan.Config
+
+	HTTPTokens []httpin.Token
+	AdminToken string
+
+	// GreylistAt is the UTC time of day of the daily snapshot ("00:00").
+	GreylistAt       string
+	GreylistOptions  greylist.Options
+	SnapshotInterval time.Duration // state snapshots, default 10 min
+	SyncInterval     time.Duration // journal sync, default 1 s
+
+	Logger *slog.Logger
+}
+
+// Server is a running Sentinel server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	core     *Core
+	mux      *http.ServeMux
+	registry *metrics.Registry
+	zmq      *zmqpull.Ingest
+	mqtt     *mqtt.Subscriber
+	httpIn   *httpin.Handler
+	grey     *greylist.Store
+	httpLn   net.Listener
+	ready    chan struct{}
+}
+
+// New opens the state and binds every listener; Run starts the work.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = 10 * time.Minute
+	}
+	if cfg.GreylistAt == "" {
+		cfg.GreylistAt = "00:00"
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), registry: metrics.NewRegistry(), ready: make(chan struct{})}
+	core, err := OpenCore(CoreConfig{
+		DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
+		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.core = core
+	fail := func(err error) (*Server, error) {
+		s.close()
+		return nil, err
+	}
+	if len(cfg.IngestListen) > 0 {
+		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: core.Probes(), Logger: cfg.Logger}
+		if cfg.IngestCurve {
+			cert, _, err := ServerCert(cfg.DataDir)
+			if err != nil {
+				return fail(err)
+			}
+			zc.Curve = &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret, PublicKey: cert.Public}
+		}
+		if s.zmq, err = zmqpull.New(zc, core.Process); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.MQTT.URL != "" {
+		cfg.MQTT.Logger = cfg.Logger
+		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttMessage); err != nil {
+			return fail(err)
+		}
+	}
+	if s.httpIn, err = httpin.New(cfg.HTTPTokens, core.Probes(), core.Process, cfg.Logger); err != nil {
+		return fail(err)
+	}
+	gopts := cfg.GreylistOptions
+	gopts.Logger = cfg.Logger
+	if s.grey, err = greylist.Open(filepath.Join(cfg.DataDir, "greylist"), gopts); err != nil {
+		return fail(err)
+	}
+	if _, err := greylist.ParseTimeOfDay(cfg.GreylistAt); err != nil {
+		return fail(err)
+	}
+	(&APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken}).Register(s.mux)
+	s.mux.Handle("POST /api/v1/events", s.httpIn)
+	s.mux.Handle(greylist.URLPrefix, s.grey.Handler())
+	s.mux.HandleFunc("GET /healthz", s.health)
+	s.registerMetrics()
+	s.mux.Handle("GET /metrics", s.registry)
+	if cfg.HTTPListen != "" {
+		if s.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			return fail(err)
+		}
+		s.log.Info("http listening", "addr", s.httpLn.Addr().String())
+	}
+	return s, nil
+}
+
+// Core returns the core, for other components and tests.
+func (s *Server) Core() *Core { return s.core }
+
+// Mux returns the HTTP mux, so that the web view can add its pages.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Metrics returns the Prometheus registry.
+func (s *Server) Metrics() *metrics.Registry { return s.registry }
+
+// HTTPAddr returns the bound HTTP address, if any.
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+// IngestAddrs returns the bound probe ingest addresses.
+func (s *Server) IngestAddrs() []net.Addr {
+	if s.zmq == nil {
+		return nil
+	}
+	return s.zmq.Addrs()
+}
+
+// Ready is closed once every component runs.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+func (s *Server) mqttMessage(m mqtt.Message) {
+	if m.Status != nil {
+		return // device presence; the view keeps devices from data messages
+	}
+	s.core.ProcessProbeMessage(m.Suffix, m.Payload, m.Serial, m.Token, m.Received)
+}
+
+// Run serves until ctx ends, then stops gracefully: ingest first, then the
+// last events are processed and published, the state is snapshotted, and
+// the publisher and journal close. A graceful stop loses nothing.
+func (s *Server) Run(ctx context.Context) error {
+	ingestCtx, stopIngest := context.WithCancel(context.Background())
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	var ingest, pubDone, loops sync.WaitGroup
+
+	pubDone.Add(1)
+	go func() { defer pubDone.Done(); s.core.Publisher().Run(pubCtx) }()
+	if s.zmq != nil {
+		ingest.Add(1)
+		go func() {
+			defer ingest.Done()
+			if err := s.zmq.Run(ingestCtx); err != nil {
+				s.log.Error("probe ingest stopped", "err", err)
+			}
+		}()
+	}
+	if s.mqtt != nil {
+		ingest.Add(1)
+		go func() {
+			defer ingest.Done()
+			if err := s.mqtt.Run(ingestCtx); err != nil && ingestCtx.Err() == nil {
+				s.log.Error("mqtt ingest stopped", "err", err)
+			}
+		}()
+	}
+	var httpSrv *http.Server
+	if s.httpLn != nil {
+		httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+		ingest.Add(1)
+		go func() {
+			defer ingest.Done()
+			if err := httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	loops.Add(3)
+	go func() {
+		defer loops.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case now := <-t.C:
+				s.core.Tick(now)
+			}
+		}
+	}()
+	go func() {
+		defer loops.Done()
+		t := time.NewTicker(s.cfg.SnapshotInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case <-t.C:
+				if err := s.core.Snapshot(loopCtx, false); err != nil && loopCtx.Err() == nil {
+					s.log.Error("state snapshot failed", "err", err)
+				}
+			}
+		}
+	}()
+	go func() {
+		defer loops.Done()
+		at, _ := greylist.ParseTimeOfDay(s.cfg.GreylistAt)
+		if err := s.grey.Run(loopCtx, at, s.greylistEntries); err != nil && loopCtx.Err() == nil {
+			s.log.Error("greylist snapshots stopped", "err", err)
+		}
+	}()
+	close(s.ready)
+	s.log.Info("sentinel running")
+
+	<-ctx.Done()
+	s.log.Info("stopping: no more ingest")
+	stopIngest()
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	ingest.Wait()
+	stopLoops()
+	loops.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := s.core.Snapshot(sctx, true)
+	cancel()
+	if err != nil {
+		s.log.Error("final snapshot failed; the next start replays the journal", "err", err)
+	}
+	stopPub()
+	pubDone.Wait()
+	s.close()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Server) close() {
+	if s.httpLn != nil {
+		s.httpLn.Close()
+	}
+	if s.grey != nil {
+		s.grey.Close()
+	}
+	if s.core != nil {
+		s.core.Close()
+	}
+}
+
+func (s *Server) greylistEntries() []greylist.Entry {
+	var out []greylist.Entry
+	s.core.Listed(func(k netip.Prefix, tags []string) {
+		out = append(out, greylist.Entry{Addr: k, Tags: append([]string(nil), tags...)})
+	})
+	return out
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	ps := s.core.Publisher().Stats()
+	cs := s.core.Stats()
+	status := http.StatusOK
+	state := "ok"
+	if cs.JournalErrors > 0 {
+		status, state = http.StatusServiceUnavailable, "journal errors"
+	}
+	writeJSON(w, status, map[string]any{
+		"status": state, "version": ps.Version, "serial": ps.Serial, "listed": ps.Listed,
+		"subscribers": ps.Subscribers, "events_processed": cs.Processed, "uptime_seconds": int64(cs.Uptime.Seconds()),
+	})
+}

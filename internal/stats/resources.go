@@ -1,0 +1,186 @@
+package stats
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/store"
+)
+
+// Shape is the JSON shape of a resource (sentinel-view.md §2).
+type Shape int
+
+// Shapes.
+const (
+	// Graph: [{"bucket": "2025-01-13 12:15", "count": 42}, ...], one item
+	// per bucket, empty buckets 0; the label is the bucket's end.
+	Graph Shape = iota
+	// MultiGraph: {"labels": [g0, g1, ...], "ykeys": [0, 1, ...], "data":
+	// [{"bucket": ..., "0": c0, "1": c1, ...}]}: the top groups over the
+	// window, counted per bucket.
+	MultiGraph
+	// List: [{<key fields>, "count": n}, ...], by count descending.
+	List
+	// Map: {"CN": 12, ...}: every country.
+	Map
+)
+
+// Param is what a resource needs besides a period.
+type Param int
+
+// Params.
+const (
+	NoParam Param = iota
+	NeedsIP
+	NeedsPassword
+	NeedsDevices // the session's device tokens
+)
+
+// Resource describes one named resource.
+type Resource struct {
+	Name    string
+	Table   store.Table
+	Shape   Shape
+	Measure store.Measure
+	// GroupBy of lists, maps and multi-line graphs; Fields names the JSON
+	// fields of list items, in the same order.
+	GroupBy []store.Dim
+	Fields  []string
+	Limit   int
+	Param   Param
+	// Precached resources are kept fresh by the scheduler for every
+	// period; the others are computed on demand (their parameters vary).
+	Precached bool
+	// Empty is the value of a NeedsDevices resource without devices.
+	Empty any
+}
+
+// Catalog is every resource of the reference view, by name.
+var Catalog = map[string]*Resource{}
+
+func add(r Resource) {
+	if r.Param == NoParam {
+		r.Precached = true
+	}
+	Catalog[r.Name] = &r
+}
+
+func init() {
+	inc, pw, ports := store.Incidents, store.Passwords, store.Ports
+	count, dip := store.Count, store.DistinctIPs
+	D := func(d ...store.Dim) []store.Dim { return d }
+	F := func(f ...string) []string { return f }
+	add(Resource{Name: "all_incidents_graph", Table: inc, Shape: Graph, Measure: count})
+	add(Resource{Name: "all_attackers_graph", Table: inc, Shape: Graph, Measure: dip})
+	add(Resource{Name: "selected_attacker_incidents_graph", Table: inc, Shape: Graph, Measure: count, Param: NeedsIP})
+	add(Resource{Name: "my_all_incidents_graph", Table: inc, Shape: Graph, Measure: count, Param: NeedsDevices, Empty: []any{}})
+	add(Resource{Name: "top_incident_types_by_incidents_list", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimTrap, store.DimAction), Fields: F("source", "action"), Limit: 15})
+	add(Resource{Name: "top_traps_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimTrap), Limit: 7})
+	add(Resource{Name: "top_actions_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimAction), Limit: 7})
+	add(Resource{Name: "top_attackers_by_incidents_list_long", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimIP), Fields: F("ip"), Limit: 30})
+	add(Resource{Name: "top_countries_by_incidents_list", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimCountry), Fields: F("country"), Limit: 15})
+	add(Resource{Name: "top_countries_by_incidents_list_long", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimCountry), Fields: F("country"), Limit: 30})
+	add(Resource{Name: "top_countries_by_attackers_list", Table: inc, Shape: List, Measure: dip, GroupBy: D(store.DimCountry), Fields: F("country"), Limit: 15})
+	add(Resource{Name: "top_countries_by_attackers_list_long", Table: inc, Shape: List, Measure: dip, GroupBy: D(store.DimCountry), Fields: F("country"), Limit: 30})
+	add(Resource{Name: "all_countries_by_incidents_list", Table: inc, Shape: Map, Measure: count, GroupBy: D(store.DimCountry)})
+	add(Resource{Name: "all_countries_by_attackers_list", Table: inc, Shape: Map, Measure: dip, GroupBy: D(store.DimCountry)})
+	add(Resource{Name: "top_countries_by_attackers_graph", Table: inc, Shape: MultiGraph, Measure: dip, GroupBy: D(store.DimCountry), Limit: 7})
+	add(Resource{Name: "top_countries_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimCountry), Limit: 7})
+	add(Resource{Name: "my_top_countries_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimCountry), Limit: 7, Param: NeedsDevices, Empty: map[string]any{"data": []any{}}})
+	add(Resource{Name: "my_top_traps_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimTrap), Limit: 7, Param: NeedsDevices, Empty: map[string]any{"data": []any{}}})
+	add(Resource{Name: "all_ports_by_scans_graph", Table: ports, Shape: Graph, Measure: count})
+	add(Resource{Name: "top_ports_by_scans_list_long", Table: ports, Shape: List, Measure: count, GroupBy: D(store.DimProtocol, store.DimPort), Fields: F("port"), Limit: 30})
+	add(Resource{Name: "top_ports_by_scans_graph", Table: ports, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimProtocol, store.DimPort), Limit: 7})
+	add(Resource{Name: "top_passwords_by_usages_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimPassword), Fields: F("password"), Limit: 15})
+	add(Resource{Name: "top_passwords_by_usages_list_long", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimPassword), Fields: F("password"), Limit: 30})
+	add(Resource{Name: "top_usernames_by_usages_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername), Fields: F("username"), Limit: 15})
+	add(Resource{Name: "top_usernames_by_usages_list_long", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername), Fields: F("username"), Limit: 30})
+	add(Resource{Name: "top_combinations_by_usages_list_long", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername, store.DimPassword), Fields: F("username", "password"), Limit: 30})
+	add(Resource{Name: "top_passwords_by_usages_graph", Table: pw, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimPassword), Limit: 7})
+	add(Resource{Name: "selected_password_by_usages_graph", Table: pw, Shape: Graph, Measure: count, Param: NeedsPassword})
+	add(Resource{Name: "logins_of_password_by_usages_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername), Fields: F("username"), Limit: 30, Param: NeedsPassword})
+}
+
+// Names returns every resource name, sorted.
+func Names() []string {
+	out := make([]string, 0, len(Catalog))
+	for n := range Catalog {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Request asks for one resource.
+type Request struct {
+	Name   string
+	Period string
+	// IP for NeedsIP, Password for NeedsPassword.
+	IP       netip.Addr
+	Password string
+	// DeviceTokens for NeedsDevices: the tokens the visitor's session
+	// holds. Never taken from a URL.
+	DeviceTokens []string
+}
+
+// key identifies a request in caches. Parameters are hashed: device tokens
+// are secrets, and an attacker-typed password must not shape a cache key.
+func (r Request) key() string {
+	var b strings.Builder
+	b.WriteString(r.Name)
+	b.WriteByte(';')
+	b.WriteString(r.Period)
+	res := Catalog[r.Name]
+	if res == nil {
+		return b.String()
+	}
+	h := sha256.New()
+	switch res.Param {
+	case NeedsIP:
+		h.Write([]byte(r.IP.String()))
+	case NeedsPassword:
+		h.Write([]byte(r.Password))
+	case NeedsDevices:
+		toks := slices.Clone(r.DeviceTokens)
+		slices.Sort(toks)
+		for _, t := range toks {
+			h.Write([]byte(t))
+			h.Write([]byte{0})
+		}
+	default:
+		return b.String()
+	}
+	b.WriteByte(';')
+	b.WriteString(hex.EncodeToString(h.Sum(nil)[:12]))
+	return b.String()
+}
+
+// Result is a computed resource.
+type Result struct {
+	Name string
+	// Data is the value in the reference JSON shape: []GraphPoint,
+	// MultiGraphData, []map[string]any or map[string]int64.
+	Data any
+	// Computed is when it was computed; it is fresh until Computed + the
+	// period's TTL.
+	Computed time.Time
+	Period   Period
+}
+
+// GraphPoint is one bucket of a Graph.
+type GraphPoint struct {
+	Bucket string `json:"bucket"`
+	Count  int64  `json:"count"`
+}
+
+// MultiGraphData is a MultiGraph: Data items hold "bucket" and the counts
+// under "0", "1", ... (the index of the label).
+type MultiGraphData struct {
+	Labels []string         `json:"labels"`
+	YKeys  []int            `json:"ykeys"`
+	Data   []map[string]any `json:"data"`
+}
