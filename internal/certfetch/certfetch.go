@@ -46,14 +46,22 @@ func Fetch(ctx context.Context, url string, o Options) (*zcert.Cert, []byte, err
 		o.MaxBackoff = max(60*time.Second, o.MinBackoff)
 	}
 	backoff := o.MinBackoff
+	var last error // the last failure of a completed attempt
+	giveUp := func(err error) error {
+		if last == nil || last == err {
+			return err
+		}
+		return fmt.Errorf("%w (last failure: %v)", ctx.Err(), last)
+	}
 	for attempt := 1; ; attempt++ {
 		cert, raw, err := fetchOnce(ctx, o.Client, url)
 		if err == nil {
 			return cert, raw, nil
 		}
 		if ctx.Err() != nil {
-			return nil, nil, err
+			return nil, nil, giveUp(err)
 		}
+		last = err
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if o.Logger != nil {
 			o.Logger.Warn("server certificate download failed", "url", url, "attempt", attempt, "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -61,7 +69,7 @@ func Fetch(ctx context.Context, url string, o Options) (*zcert.Cert, []byte, err
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, nil, err
+			return nil, nil, giveUp(err)
 		}
 		backoff = min(2*backoff, o.MaxBackoff)
 	}
