@@ -29,6 +29,8 @@ const usage = `Usage: sentinel <command> [options]
 Commands:
   run       run the server: ingest, scoring, DynFW publisher, greylist, HTTP
   keygen    create (or show) the DynFW server certificate
+  view      serve Sentinel View alone, from a shared database
+  stats     inspect and repair the statistics database (rollups, caches)
   emit      push test events to a server's probe ingest
   version   print the version
 
@@ -43,6 +45,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "view":
+		return cmdView(ctx, args[1:], stdout, stderr)
+	case "stats":
+		return cmdStats(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		return cmdKeygen(args[1:], stdout, stderr)
 	case "emit":

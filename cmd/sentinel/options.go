@@ -103,6 +103,8 @@ type runOptions struct {
 	syncInterval     time.Duration
 	verbose          bool
 	logFormat        string
+	view             viewOptions
+	noView           bool
 
 	scoring  scoringSection
 	portscan portscanSection
@@ -147,6 +149,8 @@ func newRunOptions() *runOptions {
 	s.Duration(&o.syncInterval, "sync-interval", nil, time.Second, "how often the journal is synced to disk: the most a crash can lose")
 	s.Bool(&o.verbose, "verbose", []string{"v"}, false, "debug logging")
 	s.String(&o.logFormat, "log-format", nil, "text", "log format: text or json")
+	o.view.register(s, "", "statistics database of Sentinel View: postgres://user@host/db, or an SQLite file (default <data>/stats.db)")
+	s.Bool(&o.noView, "no-view", nil, false, "neither record statistics nor serve Sentinel View")
 	s.Section("scoring", &o.scoring)
 	s.Section("portscan", &o.portscan)
 	s.Section("mqtt", &o.mqtt)

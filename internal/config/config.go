@@ -34,6 +34,9 @@ type Options struct {
 	setBy     map[string]string // long name -> "file", "env" or "flag"
 	source    string            // what Parse is applying now
 	sections  map[string]any    // table name -> pointer to decode it into
+	// AllowArgs lets arguments follow the flags (see Args); otherwise
+	// one is an error.
+	AllowArgs bool
 }
 
 // Section registers a TOML table of the config file ([name]) that is
@@ -197,11 +200,15 @@ func (o *Options) Parse(args []string, configName, defaultFile string) error {
 		}
 		return err
 	}
-	if o.fs.NArg() > 0 {
+	if o.fs.NArg() > 0 && !o.AllowArgs {
 		return fmt.Errorf("unexpected argument %q", o.fs.Arg(0))
 	}
 	return nil
 }
+
+// Args returns the arguments after the flags, for commands that set
+// AllowArgs.
+func (o *Options) Args() []string { return o.fs.Args() }
 
 func (o *Options) env(name string) string {
 	return o.envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))

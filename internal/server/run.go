@@ -306,3 +306,6 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		"subscribers": ps.Subscribers, "events_processed": cs.Processed, "uptime_seconds": int64(cs.Uptime.Seconds()),
 	})
 }
+
+// Close releases what New opened, for a caller that gives up before Run.
+func (s *Server) Close() { s.close() }

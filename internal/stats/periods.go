@@ -51,13 +51,18 @@ func LookupPeriod(name string) (Period, bool) {
 	return Period{}, false
 }
 
-// Window returns the period's window as of now: [start, end), end aligned
-// down to the bucket width (so buckets are whole and stable while it
-// lasts), start = end − span. The 1h period ends at the current minute and
-// reads raw rows; the others end at the last complete bucket of their
-// width, measured from the Unix epoch.
-func (p Period) Window(now time.Time) (start, end time.Time) {
-	end = now.UTC().Truncate(p.Bucket)
+// Window returns the period's window as of now: [start, end), start =
+// end − span. The end is the last boundary, before now − settle, of the
+// period's bucket width (of a day for wider buckets, so that the month and
+// year views reach yesterday): buckets are whole and stable while it
+// lasts. settle leaves the rollups time to cover the last bucket; the 1h
+// period reads raw rows and ignores it.
+func (p Period) Window(now time.Time, settle time.Duration) (start, end time.Time) {
+	if p.Precision == store.Raw {
+		settle = 0
+	}
+	align := min(p.Bucket, 24*time.Hour)
+	end = now.UTC().Add(-settle).Truncate(align)
 	return end.Add(-p.Span), end
 }
 

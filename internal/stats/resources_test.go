@@ -38,7 +38,7 @@ func TestRequestKeyHidesParameters(t *testing.T) {
 func TestPeriodsMatchReference(t *testing.T) {
 	want := map[string]int{"1h": 60, "6h": 24, "1d": 48, "1w": 56, "1m": 30, "3m": 45, "1y": 26}
 	for _, p := range Periods {
-		s, e := p.Window(mustTime("2026-03-04T05:06:07Z"))
+		s, e := p.Window(mustTime("2026-03-04T05:06:07Z"), 4*time.Minute)
 		if n := len(p.Buckets(s, e)); n != want[p.Name] {
 			t.Errorf("%s: %d buckets, want %d", p.Name, n, want[p.Name])
 		}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/geoip"
+	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/store"
+	"github.com/dynfw/sentinel/internal/store/backend"
+	"github.com/dynfw/sentinel/internal/view"
+)
+
+// viewOptions are the options of Sentinel View, shared by `sentinel run`
+// (which serves the view next to the server) and `sentinel view` (the web
+// part alone, on a shared PostgreSQL).
+type viewOptions struct {
+	db             string
+	geoip          string
+	redis          string
+	sessionKeyFile string
+	trustProxy     bool
+	rateLimit      int
+}
+
+func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
+	s.String(&v.db, "db", nil, dbDefault, dbUsage)
+	s.String(&v.geoip, "geoip", nil, "", "country database: a MaxMind or DB-IP .mmdb file, or tor's geoip text format (default: the embedded table)")
+	s.String(&v.redis, "redis", nil, "", "Redis URL of a cache shared by several view instances, e.g. redis://127.0.0.1:6379/0 (default: in-process only)")
+	s.String(&v.sessionKeyFile, "session-key-file", nil, "", "file holding the 32-byte key that encrypts visitors' sessions (hex); created if missing; share it between view instances")
+	s.Bool(&v.trustProxy, "trust-proxy", nil, false, "take the client address from X-Forwarded-For (behind a reverse proxy only)")
+	s.Int(&v.rateLimit, "rate-limit", nil, 60, "requests per minute one client address may make for resources computed on demand (one attacker, one password, its devices)")
+}
+
+// viewStack is the view's data path: store → stats engine → pages.
+type viewStack struct {
+	store  store.Store
+	engine *stats.Engine
+	geo    geoip.DB
+	redis  *stats.Redis
+	view   *view.View
+}
+
+// openViewStack opens the store and builds the engine and the pages.
+// maintain says whether this process runs the rollups and retention.
+func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scoring.Explanation, error), log *slog.Logger) (*viewStack, error) {
+	vs := &viewStack{}
+	var err error
+	if vs.store, err = backend.Open(ctx, v.db, store.Options{}); err != nil {
+		return nil, fmt.Errorf("statistics database: %w", err)
+	}
+	fail := func(err error) (*viewStack, error) {
+		vs.close()
+		return nil, err
+	}
+	if v.geoip != "" {
+		if vs.geo, err = geoip.Open(v.geoip); err != nil {
+			return fail(err)
+		}
+	} else {
+		vs.geo = geoip.Default()
+	}
+	eo := stats.Options{Logger: log, Maintain: maintain}
+	if v.redis != "" {
+		if vs.redis, err = stats.NewRedis(ctx, v.redis); err != nil {
+			return fail(err)
+		}
+		eo.Shared = vs.redis
+	}
+	vs.engine = stats.New(vs.store, eo)
+	keyFile := v.sessionKeyFile
+	if keyFile == "" {
+		keyFile = keyDefault
+	}
+	var key []byte
+	if keyFile != "" {
+		if key, err = sessionKey(keyFile); err != nil {
+			return fail(err)
+		}
+	} else {
+		log.Warn("no --session-key-file: visitors' device lists are lost when the process restarts")
+	}
+	vs.view, err = view.New(view.Options{
+		Source:           vs.engine,
+		Explain:          explain,
+		Devices:          vs.store.Devices,
+		SessionKey:       key,
+		Logger:           log,
+		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), TrustProxy: v.trustProxy},
+		GeoIPAttribution: geoip.Attribution,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return vs, nil
+}
+
+func (vs *viewStack) close() {
+	if vs.redis != nil {
+		vs.redis.Close()
+	}
+	if c, ok := vs.geo.(io.Closer); ok {
+		c.Close()
+	}
+	if vs.store != nil {
+		vs.store.Close()
+	}
+}
+
+// sessionKey reads the hex key in path, creating it (mode 0600) if
+// missing.
+func sessionKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		rand.Read(key)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("session key %s: want 64 hex digits", path)
+	}
+	return key, nil
+}
+
+// remoteExplainer asks a sentinel server's API for the explanation of an
+// address, for `sentinel view` running apart from the scorer.
+func remoteExplainer(base string) func(context.Context, netip.Addr) (*scoring.Explanation, error) {
+	base = strings.TrimRight(base, "/")
+	client := &http.Client{Timeout: 3 * time.Second}
+	return func(ctx context.Context, a netip.Addr) (*scoring.Explanation, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/addresses/"+url.PathEscape(a.String()), nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return nil, nil
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", base, resp.Status)
+		}
+		var ex scoring.Explanation
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ex); err != nil {
+			return nil, fmt.Errorf("%s: %w", base, err)
+		}
+		return &ex, nil
+	}
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/store"
+	"github.com/dynfw/sentinel/internal/store/backend"
+)
+
+// cmdView runs Sentinel View alone against a shared database: ingest and
+// several view instances can run on different machines.
+func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var (
+		vo         viewOptions
+		listen     string
+		explainURL string
+		maintain   bool
+		verbose    bool
+		logFormat  string
+		cfgFile    string
+	)
+	s := config.New("sentinel view", "SENTINEL_")
+	s.String(&cfgFile, "config", nil, "", "config file (TOML)")
+	vo.register(s, "", "statistics database: postgres://user@host/db (required), or an SQLite file another process writes")
+	s.String(&listen, "http-listen", nil, ":8080", "HTTP listener of the web view")
+	s.String(&explainURL, "explain-url", nil, "", "base URL of a sentinel server whose /api/v1/addresses explains attackers on their pages")
+	s.Bool(&maintain, "maintain", nil, false, "also run rollups and retention (normally the ingest process does; running both is harmless)")
+	s.Bool(&verbose, "verbose", []string{"v"}, false, "debug logging")
+	s.String(&logFormat, "log-format", nil, "text", "log format: text or json")
+	if err := s.Parse(args, "config", ""); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			fmt.Fprint(stdout, "Usage: sentinel view --db URL [options]\n\nServes Sentinel View (statistics pages and /api/resource) from a database\nthat `sentinel run --db` fills.\n\nOptions:\n")
+			s.Usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+		return 2
+	}
+	if vo.db == "" {
+		fmt.Fprintln(stderr, "sentinel view: --db is required")
+		return 2
+	}
+	log := newLogger(verbose, logFormat, stderr)
+	var explain = remoteExplainer(explainURL)
+	if explainURL == "" {
+		explain = nil
+	}
+	vs, err := openViewStack(ctx, &vo, "", maintain, explain, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+		return 1
+	}
+	defer vs.close()
+	mux := http.NewServeMux()
+	vs.view.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+		return 1
+	}
+	log.Info("sentinel view listening", "addr", ln.Addr().String(), "version", version)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { vs.engine.Run(ctx) })
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	})
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+		return 1
+	}
+	wg.Wait()
+	return 0
+}
+
+const statsUsage = `Usage: sentinel stats <command> --db URL [options] [args]
+
+Inspects and repairs the statistics database of Sentinel View.
+
+Commands:
+  status                         tables, rollup watermarks, devices, size
+  rollup                         bring every rollup up to date now
+  rebuild PRECISION FROM [TO]    recompute rollups (15m, 1h or 1d and coarser)
+                                 for [FROM, TO); times as 2006-01-02 or RFC 3339
+  retain                         delete rows past their retention
+  resource NAME PERIOD [ip=A] [password=P]
+                                 compute one resource and print its JSON
+  cache-clear                    empty the shared Redis cache (--redis)
+`
+
+// cmdStats is the operator's tool for the statistics store, in place of
+// the reference view's flask commands.
+func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var vo viewOptions
+	var cfgFile string
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, statsUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	command := args[0]
+	s := config.New("sentinel stats", "SENTINEL_")
+	s.AllowArgs = true
+	s.String(&cfgFile, "config", nil, "", "config file (TOML)")
+	vo.register(s, "", "statistics database: postgres://… or an SQLite file (sentinel run's default is <data>/stats.db)")
+	if err := s.Parse(args[1:], "config", ""); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			fmt.Fprint(stdout, statsUsage+"\nOptions:\n")
+			s.Usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
+		return 2
+	}
+	rest := append([]string{command}, s.Args()...)
+	if rest[0] == "cache-clear" {
+		if vo.redis == "" {
+			fmt.Fprintln(stderr, "sentinel stats: cache-clear needs --redis (in-process caches end with their process)")
+			return 2
+		}
+		rc, err := stats.NewRedis(ctx, vo.redis)
+		if err != nil {
+			fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
+			return 1
+		}
+		defer rc.Close()
+		n, err := rc.Clear(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "deleted %d cached entries\n", n)
+		return 0
+	}
+	if vo.db == "" {
+		fmt.Fprintln(stderr, "sentinel stats: --db is required")
+		return 2
+	}
+	st, err := backend.Open(ctx, vo.db, store.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	if err := statsCommand(ctx, st, rest, stdout); err != nil {
+		fmt.Fprintf(stderr, "sentinel stats %s: %v\n", rest[0], err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("bad arguments")
+
+func statsCommand(ctx context.Context, st store.Store, args []string, w io.Writer) error {
+	now := time.Now()
+	switch args[0] {
+	case "status":
+		s, err := st.Status(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "backend\t%s\n", s.Backend)
+		if s.Bytes > 0 {
+			fmt.Fprintf(tw, "size\t%.1f MiB\n", float64(s.Bytes)/(1<<20))
+		}
+		fmt.Fprintf(tw, "devices\t%d\n", s.Devices)
+		for _, t := range []store.Table{store.Incidents, store.Passwords, store.Ports} {
+			fmt.Fprintf(tw, "%s (raw)\t%d rows\n", t, s.Tables[t])
+		}
+		fmt.Fprintln(tw, "\nrollup\twatermark\tdirty\trows")
+		for _, r := range s.Rollups {
+			wm := "none"
+			if !r.Watermark.IsZero() {
+				wm = r.Watermark.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\n", r.Table, r.Precision, wm, r.Dirty, r.Rows)
+		}
+		return tw.Flush()
+	case "rollup":
+		rep, err := st.Rollup(ctx, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "rolled up %d buckets (%d rows) in %v\n", rep.Buckets, rep.Rows, rep.Took.Round(time.Millisecond))
+		return nil
+	case "rebuild":
+		if len(args) < 3 {
+			return fmt.Errorf("%w: rebuild PRECISION FROM [TO]", errUsage)
+		}
+		var p store.Precision
+		switch args[1] {
+		case "15m":
+			p = store.Quarter
+		case "1h":
+			p = store.Hour
+		case "1d":
+			p = store.Day
+		default:
+			return fmt.Errorf("%w: precision %q (15m, 1h or 1d)", errUsage, args[1])
+		}
+		from, err := parseWhen(args[2])
+		if err != nil {
+			return err
+		}
+		to := now.Truncate(p.Width())
+		if len(args) > 3 {
+			if to, err = parseWhen(args[3]); err != nil {
+				return err
+			}
+		}
+		rep, err := st.Rebuild(ctx, p, from.Truncate(p.Width()), to.Truncate(p.Width()))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "rebuilt %d buckets (%d rows) in %v\n", rep.Buckets, rep.Rows, rep.Took.Round(time.Millisecond))
+		return nil
+	case "retain":
+		return st.Retain(ctx, now)
+	case "resource":
+		if len(args) < 3 {
+			return fmt.Errorf("%w: resource NAME PERIOD [ip=A] [password=P]", errUsage)
+		}
+		req := stats.Request{Name: args[1], Period: args[2]}
+		for _, kv := range args[3:] {
+			switch k, v, _ := strings.Cut(kv, "="); k {
+			case "ip":
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					return fmt.Errorf("%w: %v", errUsage, err)
+				}
+				req.IP = a.Unmap()
+			case "password":
+				req.Password = v
+			default:
+				return fmt.Errorf("%w: unknown parameter %q", errUsage, k)
+			}
+		}
+		r, err := stats.Compute(ctx, st, req, now, 4*time.Minute)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"resource_name": r.Name, "data": r.Data})
+	}
+	names := []string{"status", "rollup", "rebuild", "retain", "resource", "cache-clear"}
+	if !slices.Contains(names, args[0]) {
+		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+	return nil
+}
+
+func parseWhen(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: %q is not a time (2006-01-02 or RFC 3339)", errUsage, s)
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/dynfw/sentinel/internal/recorder"
+	"github.com/dynfw/sentinel/internal/server"
+)
+
+// registerViewMetrics exports the recorder's and the stats engine's
+// counters with the server's metrics.
+func registerViewMetrics(srv *server.Server, vs *viewStack, rec *recorder.Recorder) {
+	r := srv.Metrics()
+	c := func(name, help string, f func() float64) { r.CounterFunc(name, help, f) }
+	g := func(name, help string, f func() float64) { r.GaugeFunc(name, help, f) }
+	c("sentinel_stats_rows_inserted_total", "Rows written to the statistics store.", func() float64 { return float64(rec.Stats().Inserted) })
+	c("sentinel_stats_rows_dropped_total", "Rows dropped because the statistics store fell behind.", func() float64 { return float64(rec.Stats().Dropped) })
+	c("sentinel_stats_insert_failures_total", "Inserts into the statistics store that failed (their rows are retried).", func() float64 { return float64(rec.Stats().Failed) })
+	g("sentinel_stats_rows_queued", "Rows waiting for the statistics store.", func() float64 { return float64(rec.Stats().Queued) })
+	c("sentinel_view_resources_computed_total", "Resources computed from the store.", func() float64 { return float64(vs.engine.Stats().Computed) })
+	c("sentinel_view_resource_failures_total", "Resource computations that failed.", func() float64 { return float64(vs.engine.Stats().Failures) })
+	c("sentinel_view_cache_hits_total", "Resource requests served from the cache.", func() float64 { return float64(vs.engine.Stats().Hits) })
+	c("sentinel_view_cache_misses_total", "Resource requests that waited for a computation.", func() float64 { return float64(vs.engine.Stats().Misses) })
+	g("sentinel_view_cached_resources", "Resources held in the cache.", func() float64 { return float64(vs.engine.Stats().Cached) })
+}

@@ -1,0 +1,228 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/store"
+)
+
+// Compute runs the queries of one resource against st as of now, with no
+// cache. settle is the delay granted to the rollups (see Period.Window).
+func Compute(ctx context.Context, st store.Store, req Request, now time.Time, settle time.Duration) (Result, error) {
+	return compute(ctx, st, req, now, settle, -1)
+}
+
+// compute is Compute reading from precision prec instead of the period's
+// (prec < 0), which the tests use to check rollups against raw rows.
+func compute(ctx context.Context, st store.Store, req Request, now time.Time, settle time.Duration, prec store.Precision) (Result, error) {
+	res, p, err := check(req)
+	if err != nil {
+		return Result{}, err
+	}
+	if prec < 0 {
+		prec = p.Precision
+	}
+	start, end := p.Window(now, settle)
+	out := Result{Name: res.Name, Period: p, Computed: now}
+	if res.Param == NeedsDevices && len(req.DeviceTokens) == 0 {
+		out.Data = res.Empty
+		return out, nil
+	}
+	q := store.Query{
+		Table: res.Table, Precision: prec, From: start, To: end,
+		Measure: res.Measure, GroupBy: res.GroupBy,
+		NonEmpty: res.Table == store.Passwords,
+	}
+	switch res.Param {
+	case NeedsIP:
+		q.IP = req.IP
+	case NeedsPassword:
+		pw := req.Password
+		q.Password = &pw
+	case NeedsDevices:
+		q.DeviceTokens = req.DeviceTokens
+	}
+	switch res.Shape {
+	case Graph:
+		out.Data, err = graph(ctx, st, q, p, start, end)
+	case MultiGraph:
+		out.Data, err = multiGraph(ctx, st, q, res, p, start, end)
+	case List:
+		out.Data, err = list(ctx, st, q, res)
+	case Map:
+		out.Data, err = countryMap(ctx, st, q)
+	default:
+		err = fmt.Errorf("stats: resource %s has no shape", res.Name)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("%s/%s: %w", res.Name, p.Name, err)
+	}
+	return out, nil
+}
+
+// check validates a request against the catalogue.
+func check(req Request) (*Resource, Period, error) {
+	res := Catalog[req.Name]
+	if res == nil {
+		return nil, Period{}, fmt.Errorf("%w %q", ErrUnknownResource, req.Name)
+	}
+	p, ok := LookupPeriod(req.Period)
+	if !ok {
+		return nil, Period{}, fmt.Errorf("%w: %q", ErrBadPeriod, req.Period)
+	}
+	switch res.Param {
+	case NeedsIP:
+		if !req.IP.IsValid() {
+			return nil, Period{}, fmt.Errorf("%w: %s needs an IP address", ErrBadParam, res.Name)
+		}
+	case NeedsPassword:
+		if req.Password == "" {
+			return nil, Period{}, fmt.Errorf("%w: %s needs a password", ErrBadParam, res.Name)
+		}
+		if len(req.Password) > MaxPasswordLen {
+			return nil, Period{}, fmt.Errorf("%w: password longer than %d bytes", ErrBadParam, MaxPasswordLen)
+		}
+	}
+	return res, p, nil
+}
+
+// MaxPasswordLen bounds the password a request may name; probes never
+// report longer ones usefully, and it bounds what a visitor can make the
+// server hash and query.
+const MaxPasswordLen = 1024
+
+func graph(ctx context.Context, st store.Store, q store.Query, p Period, start, end time.Time) ([]GraphPoint, error) {
+	q.Bucket = p.Bucket
+	q.GroupBy = nil
+	rows, err := st.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	byBucket := make(map[int64]int64, len(rows))
+	for _, r := range rows {
+		byBucket[r.Bucket.Unix()] += r.Value
+	}
+	buckets := p.Buckets(start, end)
+	out := make([]GraphPoint, len(buckets))
+	for i, b := range buckets {
+		out[i] = GraphPoint{Bucket: p.BucketLabel(b), Count: byBucket[b.Unix()]}
+	}
+	return out, nil
+}
+
+// multiGraph picks the top groups over the whole window, then counts them
+// per bucket, as the reference does; labels keep the order of the top list
+// (by value, then key), so they are deterministic.
+func multiGraph(ctx context.Context, st store.Store, q store.Query, res *Resource, p Period, start, end time.Time) (MultiGraphData, error) {
+	top := q
+	top.Limit = res.Limit + 1 // room for a dropped unknown country
+	rows, err := st.Query(ctx, top)
+	if err != nil {
+		return MultiGraphData{}, err
+	}
+	rows = dropUnknown(res, rows, res.Limit)
+	out := MultiGraphData{Labels: []string{}, YKeys: []int{}, Data: []map[string]any{}}
+	index := make(map[string]int, len(rows))
+	for i, r := range rows {
+		l := label(res, r.Keys)
+		out.Labels = append(out.Labels, l)
+		out.YKeys = append(out.YKeys, i)
+		index[strings.Join(r.Keys, "\x00")] = i
+		q.Only = append(q.Only, r.Keys)
+	}
+	buckets := p.Buckets(start, end)
+	cells := make([][]int64, len(buckets))
+	for i := range cells {
+		cells[i] = make([]int64, len(rows))
+	}
+	if len(rows) > 0 {
+		q.Bucket = p.Bucket
+		series, err := st.Query(ctx, q)
+		if err != nil {
+			return MultiGraphData{}, err
+		}
+		for _, r := range series {
+			i := int(r.Bucket.Sub(start) / p.Bucket)
+			j, ok := index[strings.Join(r.Keys, "\x00")]
+			if ok && i >= 0 && i < len(buckets) {
+				cells[i][j] += r.Value
+			}
+		}
+	}
+	for i, b := range buckets {
+		item := make(map[string]any, len(rows)+1)
+		item["bucket"] = p.BucketLabel(b)
+		for j := range rows {
+			item[fmt.Sprint(j)] = cells[i][j]
+		}
+		out.Data = append(out.Data, item)
+	}
+	return out, nil
+}
+
+func list(ctx context.Context, st store.Store, q store.Query, res *Resource) ([]map[string]any, error) {
+	q.Limit = res.Limit + 1
+	rows, err := st.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows = dropUnknown(res, rows, res.Limit)
+	out := make([]map[string]any, 0, len(rows))
+	for _, r := range rows {
+		item := make(map[string]any, len(res.Fields)+1)
+		if len(res.Fields) == 1 {
+			item[res.Fields[0]] = label(res, r.Keys)
+		} else {
+			for i, f := range res.Fields {
+				item[f] = r.Keys[i]
+			}
+		}
+		item["count"] = r.Value
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+func countryMap(ctx context.Context, st store.Store, q store.Query) (map[string]int64, error) {
+	rows, err := st.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		if r.Keys[0] != "" {
+			out[r.Keys[0]] += r.Value
+		}
+	}
+	return out, nil
+}
+
+// dropUnknown removes the unknown country from country rankings (the
+// reference's NULL country broke its pages) and keeps at most limit rows.
+func dropUnknown(res *Resource, rows []store.Row, limit int) []store.Row {
+	if len(res.GroupBy) == 1 && res.GroupBy[0] == store.DimCountry {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.Keys[0] != "" {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
+	}
+	return rows
+}
+
+// label is the display form of a group: ports as "TCP/22", others their
+// keys joined by " / ".
+func label(res *Resource, keys []string) string {
+	if len(res.GroupBy) == 2 && res.GroupBy[0] == store.DimProtocol && res.GroupBy[1] == store.DimPort {
+		return keys[0] + "/" + keys[1]
+	}
+	return strings.Join(keys, " / ")
+}

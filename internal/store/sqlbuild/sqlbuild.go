@@ -1,0 +1,187 @@
+// Package sqlbuild is the part of the statistics store that both SQL
+// backends share: the table layout, the SQL text of queries and rollups,
+// and the rollup algorithm (watermarks, dirty buckets, catch-up,
+// retention). The backends only supply a connection (Backend) and the few
+// spellings in which SQLite and PostgreSQL differ (Dialect), so that the
+// two stores answer every query identically: the conformance suite checks
+// one against the other's expectations, and a fix here fixes both.
+//
+// Every value reaches the database through a placeholder. Identifiers in
+// the SQL text come only from the fixed tables of this package, never from
+// a Query or a Batch: passwords and usernames are attacker-typed data.
+//
+// Times are stored as integer Unix seconds in both backends, which makes
+// time bucketing the same integer arithmetic everywhere
+// (from + (t-from)/w*w). Attacker addresses are 16-byte blobs (IPv4 as
+// IPv4-mapped IPv6), so IPv4 and IPv6 share one column and one index.
+package sqlbuild
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/dynfw/sentinel/internal/store"
+)
+
+// Rows is the subset of database/sql.Rows and pgx.Rows the engine uses.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Conn runs statements: a pool for reads, a transaction for writes.
+type Conn interface {
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+}
+
+// Backend is what a database driver provides to the Engine.
+type Backend interface {
+	// Conn runs reads, concurrently with writes.
+	Conn
+	// Tx runs fn in one write transaction, committed when fn returns nil.
+	Tx(ctx context.Context, fn func(tx Conn) error) error
+	// BulkInsert appends rows to a raw table inside tx, the fastest way
+	// the driver knows (multi-row INSERT, COPY).
+	BulkInsert(ctx context.Context, tx Conn, table string, cols []string, rows [][]any) error
+}
+
+// Dialect holds the spellings that differ between SQLite and PostgreSQL.
+type Dialect struct {
+	Name string
+	// Placeholder returns the n-th (1-based) positional parameter.
+	Placeholder func(n int) string
+	// Least and Greatest are the two-argument scalar min and max.
+	Least, Greatest string
+	// Collate follows a text key in the select list so that "keys
+	// ascending" is bytewise in both backends (PostgreSQL would otherwise
+	// use the database's locale).
+	Collate string
+	// ShareLock and UpdateLock follow a SELECT of rollup_state rows: they
+	// make an Insert and a Rollup of the same table wait for each other in
+	// PostgreSQL, where a row written by an Insert still in flight would
+	// otherwise slip behind a watermark unseen. SQLite has one writer, so
+	// they are empty there.
+	ShareLock, UpdateLock string
+	// RollupLock, when set, runs first in every rollup transaction, so
+	// that two processes sharing a database never roll up concurrently.
+	RollupLock string
+}
+
+// width is a precision's bucket width in seconds.
+func width(p store.Precision) int64 { return int64(p.Width() / time.Second) }
+
+// floorTo aligns t down to a multiple of w.
+func floorTo(t, w int64) int64 {
+	r := t % w
+	if r < 0 {
+		r += w
+	}
+	return t - r
+}
+
+// ceilTo aligns t up to a multiple of w.
+func ceilTo(t, w int64) int64 {
+	f := floorTo(t, w)
+	if f < t {
+		return f + w
+	}
+	return f
+}
+
+// suffix names a precision's rollup tables.
+func suffix(p store.Precision) string {
+	switch p {
+	case store.Quarter:
+		return "_15m"
+	case store.Hour:
+		return "_1h"
+	case store.Day:
+		return "_1d"
+	}
+	return ""
+}
+
+// rawName is the raw table of a Table.
+func rawName(t store.Table) string { return t.String() }
+
+// family is one rollup of a raw table: which columns it keeps. Incidents
+// have three, because one table cannot be both small and complete: the
+// attacker address and the device each multiply the rows of a bucket, and
+// count queries (the bulk of the view) need neither.
+type family struct {
+	table store.Table
+	base  string
+	cols  []string
+}
+
+var families = []family{
+	// Counts by trap, action and country: small, serves most graphs.
+	{store.Incidents, "incidents", []string{"trap", "action", "country"}},
+	// Per device, for the "My Devices" view (filtered by device first).
+	{store.Incidents, "incidents_dev", []string{"device_id", "trap", "action", "country"}},
+	// Per attacker address: exact distinct counts, top attackers, one
+	// attacker's graph.
+	{store.Incidents, "incidents_ip", []string{"ip", "country"}},
+	{store.Passwords, "passwords", []string{"trap", "username", "password"}},
+	{store.Ports, "ports", []string{"port", "protocol"}},
+}
+
+func familiesOf(t store.Table) []family {
+	var out []family
+	for _, f := range families {
+		if f.table == t {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Tables lists every table, for the Status figures.
+var Tables = []store.Table{store.Incidents, store.Passwords, store.Ports}
+
+// Rollups lists the rollup precisions, finest first.
+var Rollups = []store.Precision{store.Quarter, store.Hour, store.Day}
+
+// ph builds a list of placeholders and their arguments.
+type ph struct {
+	d    Dialect
+	args []any
+}
+
+func (p *ph) add(v any) string {
+	p.args = append(p.args, v)
+	return p.d.Placeholder(len(p.args))
+}
+
+// IPBytes is the stored form of an address: 16 bytes, IPv4 mapped.
+func IPBytes(a netip.Addr) []byte {
+	b := a.Unmap().As16()
+	return b[:]
+}
+
+// IPString is the Row key of a stored address.
+func IPString(b []byte) string {
+	if len(b) != 16 {
+		return fmt.Sprintf("invalid:%x", b)
+	}
+	return netip.AddrFrom16([16]byte(b)).Unmap().String()
+}
+
+// badQuery wraps store.ErrBadQuery with a reason.
+func badQuery(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", store.ErrBadQuery, fmt.Sprintf(format, args...))
+}
+
+func placeholders(p *ph, vals []any) string {
+	s := make([]string, len(vals))
+	for i, v := range vals {
+		s[i] = p.add(v)
+	}
+	return strings.Join(s, ", ")
+}

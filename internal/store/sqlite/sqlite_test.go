@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/dynfw/sentinel/internal/store"
+	"github.com/dynfw/sentinel/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "stats.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestConformanceMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), Memory, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestReopen checks that migrations are not re-applied and data survives.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stats.db")
+	s, err := Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &store.Batch{Ports: []store.Port{{Time: storetest.T0, Port: 22, Protocol: "TCP"}}}
+	if err := s.Insert(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Status(ctx)
+	if err != nil || st.Tables[store.Ports] != 1 || st.Bytes == 0 {
+		t.Fatalf("after reopen: %+v %v", st, err)
+	}
+}
+
+func openBench(t testing.TB) *Store {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func BenchmarkInsert(b *testing.B) { storetest.BenchInsert(b, openBench(b)) }
+
+// TestBenchView is the long benchmark of scripts/bench-store.sh.
+func TestBenchView(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long")
+	}
+	storetest.BenchView(t, openBench(t))
+}

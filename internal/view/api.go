@@ -1,0 +1,200 @@
+package view
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dynfw/sentinel/internal/stats"
+)
+
+// APIDefaultPeriod is the period of /api/resource when the request names
+// none: "1y", as in the reference API (§1.2), so that its clients get the
+// same answer; the pages, which always send a period, default to 1w.
+const APIDefaultPeriod = "1y"
+
+// apiResource serves GET /api/resource?name=&period=[&ip=][&password=]
+// [&format=csv]. Unlike the reference, which always answered 200, errors
+// carry their status: 400 for a missing name or a bad period or parameter,
+// 404 for an unknown resource, 429 when rate-limited, 503 (with
+// Retry-After) while the resource is still being computed.
+func (v *View) apiResource(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name := q.Get("name")
+	if name == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "No resource name provided."})
+		return
+	}
+	res := stats.Catalog[name]
+	if res == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Unknown resource '" + cut(name, 64) + "'"})
+		return
+	}
+	lim := v.general
+	if res.Param != stats.NoParam {
+		lim = v.onDemand
+	}
+	if !v.allow(w, r, lim) {
+		return
+	}
+	req := stats.Request{Name: name, Period: q.Get("period")}
+	if req.Period == "" {
+		req.Period = APIDefaultPeriod
+	}
+	period, ok := stats.LookupPeriod(req.Period)
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Not a valid period"})
+		return
+	}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "format must be json or csv"})
+		return
+	}
+	private := false
+	var data any
+	switch res.Param {
+	case stats.NeedsIP:
+		if req.IP, ok = parseAddr(q.Get("ip")); !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Not a valid IP address"})
+			return
+		}
+	case stats.NeedsPassword:
+		pw, has := q["password"]
+		if !has || pw[0] == "" || len(pw[0]) > maxPassword {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Missing or too long password"})
+			return
+		}
+		req.Password = pw[0]
+	case stats.NeedsDevices:
+		// From the session only; a "token" parameter is ignored.
+		private = true
+		if sess, ok := v.sessions.load(r); ok {
+			req.DeviceTokens = sess.Tokens
+		}
+		if len(req.DeviceTokens) == 0 {
+			data = res.Empty
+		}
+	}
+	if data == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), v.o.APIWait)
+		result, err := v.o.Source.Resource(ctx, req)
+		timedOut := ctx.Err() == context.DeadlineExceeded
+		cancel()
+		if err != nil {
+			v.apiError(w, r, name, err, timedOut)
+			return
+		}
+		data = result.Data
+	}
+	cc := "public, max-age=" + strconv.Itoa(int(period.MaxAge.Seconds()))
+	if private {
+		cc = "private, max-age=" + strconv.Itoa(int(period.MaxAge.Seconds()))
+		w.Header().Add("Vary", "Cookie")
+	}
+	w.Header().Set("Cache-Control", cc)
+	if format == "csv" {
+		writeCSV(w, res, req.Period, data)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Name string `json:"resource_name"`
+		Data any    `json:"data"`
+	}{name, data})
+}
+
+func (v *View) apiError(w http.ResponseWriter, r *http.Request, name string, err error, timedOut bool) {
+	switch {
+	case errors.Is(err, stats.ErrUnknownResource):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Unknown resource '" + name + "'"})
+	case errors.Is(err, stats.ErrBadPeriod):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Not a valid period"})
+	case errors.Is(err, stats.ErrBadParam):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Bad parameter"})
+	case timedOut || errors.Is(err, context.DeadlineExceeded):
+		if r.Context().Err() != nil {
+			return // the client left
+		}
+		w.Header().Set("Retry-After", "2")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Data is being computed; retry in a moment."})
+	default:
+		v.log.Warn("view: resource failed", slog.String("resource", name), slog.Any("err", err))
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "Internal error"})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	if code != http.StatusOK {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// csvSafe defuses CSV injection: a spreadsheet would evaluate a cell that
+// starts with = + - @ (or tab or CR) as a formula, and attackers choose
+// passwords and usernames. Such cells are prefixed with a quote (OWASP).
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// writeCSV writes any shape as CSV: Graph "bucket,count"; MultiGraph
+// "bucket" and one column per label (in the resource's label order);
+// List its fields and "count"; Map "country,count" by count descending.
+func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="`+res.Name+"_"+period+`.csv"`)
+	w.WriteHeader(http.StatusOK)
+	cw := csv.NewWriter(w)
+	row := func(cells ...string) {
+		for i := range cells {
+			cells[i] = csvSafe(cells[i])
+		}
+		cw.Write(cells)
+	}
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	switch res.Shape {
+	case stats.Graph:
+		row("bucket", "count")
+		for _, p := range graphData(data) {
+			row(p.Bucket, i64(p.Count))
+		}
+	case stats.MultiGraph:
+		g := multiData(data)
+		row(append([]string{"bucket"}, g.Labels...)...)
+		for _, d := range g.Data {
+			cells := []string{asString(d["bucket"])}
+			for i := range g.Labels {
+				n, _ := asInt(d[strconv.Itoa(i)])
+				cells = append(cells, i64(n))
+			}
+			row(cells...)
+		}
+	case stats.List:
+		row(append(append([]string{}, res.Fields...), "count")...)
+		for _, it := range listData(data) {
+			cells := make([]string, 0, len(res.Fields)+1)
+			for _, f := range res.Fields {
+				cells = append(cells, asString(it[f]))
+			}
+			n, _ := asInt(it["count"])
+			row(append(cells, i64(n))...)
+		}
+	case stats.Map:
+		row("country", "count")
+		for _, m := range mapRows(mapData(data)) {
+			row(m.Code, i64(m.Count))
+		}
+	}
+	cw.Flush()
+}
