@@ -102,7 +102,7 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		SessionKey:       key,
 		Logger:           log,
 		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), TrustProxy: v.trustProxy},
-		GeoIPAttribution: geoip.Attribution,
+		GeoIPAttribution: attribution(vs.geo),
 	})
 	if err != nil {
 		return fail(err)
@@ -174,4 +174,12 @@ func remoteExplainer(base string) func(context.Context, netip.Addr) (*scoring.Ex
 		}
 		return &ex, nil
 	}
+}
+
+// attribution is the credit the country database asks for.
+func attribution(db geoip.DB) string {
+	if a, ok := db.(interface{ Attribution() string }); ok {
+		return a.Attribution()
+	}
+	return geoip.Attribution
 }

@@ -166,7 +166,9 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	x, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
+	// Overlong forms (a last byte of 0) are rejected so that every table
+	// has exactly one encoding.
+	if n <= 0 || n > 1 && d.b[d.off+n-1] == 0 {
 		d.fail("bad varint")
 		return 0
 	}

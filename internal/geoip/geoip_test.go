@@ -46,6 +46,9 @@ func TestDefault(t *testing.T) {
 	if !strings.Contains(tbl.Version(), "IPFire Location") || !strings.Contains(tbl.Version(), knownSourceGenerated) {
 		t.Errorf("Version() = %q", tbl.Version())
 	}
+	if tbl.Attribution() != Attribution {
+		t.Errorf("Attribution() = %q", tbl.Attribution())
+	}
 	if n4, n6 := tbl.Len(); n4 < 100_000 || n6 < 100_000 {
 		t.Errorf("Len() = %d, %d", n4, n6)
 	}
@@ -152,12 +155,14 @@ func TestNewTable(t *testing.T) {
 		r("2a00::1:0", "2a00:0:0:1::ffff", "CZ"),
 		r("2a01::", "2a01:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "CZ"),
 		r("ffff::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "NL"),
+		r("1::", "1::ff", "JP"), // outside 2000::/4 and its index
+		r("3000::", "3000::ff", "PL"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n4, n6 := tbl.Len(); n4 != 8 || n6 != 6 {
-		t.Errorf("Len() = %d, %d, want 8, 6 (merged)", n4, n6)
+	if n4, n6 := tbl.Len(); n4 != 8 || n6 != 10 {
+		t.Errorf("Len() = %d, %d, want 8, 10 (merged)", n4, n6)
 	}
 	for a, want := range map[string]string{
 		"0.1.2.3": "", // reserved "this network" block, whatever the data says
@@ -168,6 +173,7 @@ func TestNewTable(t *testing.T) {
 		"2a00:0:0:1::1:0": "", "2a01:1234::1": "CZ", "2a02::": "", "29ff:ffff::": "",
 		// 255.255.255.255 is broadcast, ff00::/8 multicast: never a country.
 		"255.255.255.254": "", "ffff::1": "",
+		"1::": "JP", "1::ff": "JP", "1::100": "", "::2": "", "3000::": "PL", "3000::100": "", "2fff::": "",
 	} {
 		if got := tbl.Country(netip.MustParseAddr(a)); got != want {
 			t.Errorf("Country(%s) = %q, want %q", a, got, want)
@@ -180,9 +186,11 @@ func TestNewTable(t *testing.T) {
 		r("1.0.4.0", "1.0.4.255", "GB"),
 		r("2.0.0.0", "2.0.0.255", "FR"),
 		r("255.255.255.0", "255.255.255.255", "CZ"),
+		r("1::", "1::ff", "JP"),
 		r("2a00::", "2a00::ffff", "DE"),
 		r("2a00::1:0", "2a00:0:0:1::ffff", "CZ"),
 		r("2a01::", "2a01:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "CZ"),
+		r("3000::", "3000::ff", "PL"),
 		r("ffff::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "NL"),
 	}
 	if got := tbl.Ranges(); !slices.Equal(got, want) {
@@ -341,6 +349,9 @@ func TestOpenText(t *testing.T) {
 	if v := tbl.Version(); v != "IPFire Project location data, generated Thu, 25 Jun 2026 04:33:59 GMT" {
 		t.Errorf("Version() = %q", v)
 	}
+	if tbl.Attribution() != Attribution {
+		t.Errorf("Attribution() = %q", tbl.Attribution())
+	}
 	for a, want := range map[string]string{
 		"1.0.0.0": "AU", "1.0.0.255": "AU", "1.0.1.0": "CN", "1.0.3.255": "CN",
 		"::ffff:1.0.2.3": "CN", "1.0.4.1": "GB", "1.0.8.0": "", "0.239.249.145": "",
@@ -356,8 +367,8 @@ func TestOpenText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tbl2.Version() != "custom.txt" {
-		t.Errorf("Version() = %q", tbl2.Version())
+	if tbl2.Version() != "custom.txt" || tbl2.Attribution() != "" {
+		t.Errorf("Version() = %q, Attribution() = %q", tbl2.Version(), tbl2.Attribution())
 	}
 }
 

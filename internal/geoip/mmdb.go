@@ -3,6 +3,7 @@ package geoip
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -51,6 +52,23 @@ func openMMDB(path string) (*MMDB, error) {
 
 // Version describes the database: its type, description and build date.
 func (m *MMDB) Version() string { return m.version }
+
+// Attribution returns the credit the licence of a known free database asks
+// for, by its database type: MaxMind GeoLite2 (GeoLite2 EULA), DB-IP Lite
+// (CC BY 4.0) and IPinfo Lite (CC BY-SA 4.0). Commercial and unknown
+// databases return "".
+func (m *MMDB) Attribution() string {
+	t := strings.ToLower(m.r.Metadata.DatabaseType)
+	switch {
+	case strings.HasPrefix(t, "geolite2"):
+		return "This product includes GeoLite2 data created by MaxMind, available from https://www.maxmind.com."
+	case strings.HasPrefix(t, "dbip") || strings.HasPrefix(t, "db-ip"):
+		return "IP Geolocation by DB-IP (https://db-ip.com), licensed under CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/)."
+	case strings.HasPrefix(t, "ipinfo"):
+		return "IP address data powered by IPinfo (https://ipinfo.io), licensed under CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/)."
+	}
+	return ""
+}
 
 // Close unmaps the file. Country must not be called afterwards.
 func (m *MMDB) Close() error { return m.r.Close() }

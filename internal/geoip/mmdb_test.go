@@ -109,6 +109,9 @@ func TestOpenMMDB(t *testing.T) {
 	if v := m.Version(); v != "GeoLite2-Country (GeoLite2-Country test database), built 2026-06-01" {
 		t.Errorf("Version() = %q", v)
 	}
+	if a := m.Attribution(); !strings.Contains(a, "GeoLite2 data created by MaxMind") {
+		t.Errorf("Attribution() = %q", a)
+	}
 	for a, want := range map[string]string{
 		"1.2.3.4": "CZ", "::ffff:1.2.3.4": "CZ", "5.6.7.8": "CZ", "2.17.0.1": "DE",
 		"41.1.1.1": "US", "91.127.1.1": "SK", "2.57.1.1": "", "43.1.1.1": "",
@@ -138,8 +141,8 @@ func TestOpenMMDBv4Only(t *testing.T) {
 			t.Errorf("Country(%s) = %q, want %q", a, got, want)
 		}
 	}
-	if !strings.HasPrefix(m.Version(), "DBIP-Country-Lite") {
-		t.Errorf("Version() = %q", m.Version())
+	if !strings.HasPrefix(m.Version(), "DBIP-Country-Lite") || !strings.Contains(m.Attribution(), "DB-IP") {
+		t.Errorf("Version() = %q, Attribution() = %q", m.Version(), m.Attribution())
 	}
 }
 

@@ -25,7 +25,9 @@ var mmdbMarker = []byte("\xab\xcd\xefMaxMind.com")
 //     "FROM_INT,TO_INT,CC" and the IPv6 "FROM_IP6,TO_IP6,CC" lines, which may
 //     be mixed in one file) and returned as *Table.
 //
-// Both results have a Version method for display.
+// Both results have Version and Attribution methods for display: a page
+// showing countries from a file opened here must show that file's
+// attribution, not the Attribution constant of the embedded data.
 func Open(path string) (DB, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -94,6 +96,9 @@ func ParseText(r io.Reader, name string) (*Table, error) {
 	t, err := newTable(version, ranges)
 	if err != nil {
 		return nil, fmt.Errorf("geoip: %s: %w", name, err)
+	}
+	if vendor == "IPFire Project" {
+		t.attribution = Attribution
 	}
 	return t, nil
 }

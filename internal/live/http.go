@@ -116,18 +116,36 @@ func (h *Hub) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	n := uint64(len(h.ring.slots))
 	ctx := r.Context()
+	var pause *time.Timer
+	if h.o.FlushInterval > 0 {
+		pause = time.NewTimer(0)
+		defer pause.Stop()
+		<-pause.C
+	}
 	for {
 		wake := h.ring.notify.Load() // before head: a push in between closes it
 		head := h.ring.head.Load()
 		if cursor == head {
 			select {
 			case <-*wake:
-				continue
 			case <-ctx.Done():
 				return
 			case <-h.closed:
 				return
 			}
+			if pause != nil {
+				// Let a burst accumulate: whatever arrives meanwhile
+				// goes out in the same write.
+				pause.Reset(h.o.FlushInterval)
+				select {
+				case <-pause.C:
+				case <-ctx.Done():
+					return
+				case <-h.closed:
+					return
+				}
+			}
+			continue
 		}
 		if head-cursor > n {
 			h.dropsSlow.Add(1)

@@ -78,6 +78,12 @@ type Options struct {
 	// Heartbeat is the interval of keep-alive comments on an otherwise idle
 	// stream (default 15 s), so that proxies do not close it.
 	Heartbeat time.Duration
+	// FlushInterval is the shortest time between two writes to one
+	// browser (default 25 ms): under a burst a browser gets one write per
+	// interval carrying everything new instead of one per frame, which
+	// divides the wake-ups and system calls on both sides by the burst
+	// size for at most this much added delay. Negative disables it.
+	FlushInterval time.Duration
 	// CountryInterval batches the per-country counters into one frame at
 	// most this often (default 500 ms).
 	CountryInterval time.Duration
@@ -209,7 +215,6 @@ type Hub struct {
 	// Counters for tests and metrics.
 	dropsSlow  atomic.Uint64 // browsers cut off for lagging or stalling
 	rejected   atomic.Uint64 // streams refused by the limits
-	following  atomic.Bool
 	staticETag string
 }
 
@@ -242,6 +247,9 @@ func New(o Options) *Hub {
 	}
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 25 * time.Millisecond
 	}
 	if o.CountryInterval <= 0 {
 		o.CountryInterval = 500 * time.Millisecond
@@ -414,7 +422,7 @@ func cleanName(s string) string {
 
 // count adds one to m[key], folding new keys into "other" once m is full.
 func count(m map[string]int64, key string) string {
-	if _, ok := m[key]; !ok && len(m) >= maxKeys {
+	if _, ok := m[key]; !ok && len(m) >= maxKeys-1 { // one left for "other"
 		key = "other"
 	}
 	m[key]++

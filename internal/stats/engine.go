@@ -22,6 +22,10 @@ type Options struct {
 	// Shared is an optional cache shared by several web instances
 	// (Redis). Without it each process computes on its own.
 	Shared SharedCache
+	// StaleWait is how long a request for a precached resource whose
+	// lifetime ended waits for its refresh before it is served stale
+	// (default 300 ms).
+	StaleWait time.Duration
 	// MaxOnDemand bounds the cached results of parameterised resources
 	// (one attacker, one password, one visitor's devices); default 4096.
 	MaxOnDemand int
@@ -65,6 +69,9 @@ func New(st store.Store, o Options) *Engine {
 	if o.Settle == 0 {
 		o.Settle = 4 * time.Minute
 	}
+	if o.StaleWait <= 0 {
+		o.StaleWait = 300 * time.Millisecond
+	}
 	if o.MaxOnDemand <= 0 {
 		o.MaxOnDemand = 4096
 	}
@@ -89,11 +96,30 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	_, end := p.Window(now, e.o.Settle)
 	key := req.key()
 	e.mu.Lock()
-	if en, ok := e.cache[key]; ok && (en.precached && !en.res.Computed.IsZero() || e.fresh(en, p, end, now)) {
+	if en, ok := e.cache[key]; ok && (en.precached || e.fresh(en, p, end, now)) {
 		en.used = now
 		r := en.res
+		stale := !e.fresh(en, p, end, now)
 		e.mu.Unlock()
 		e.hits.Add(1)
+		if stale {
+			// Refresh now, sooner than the scheduler's next pass; wait
+			// a moment for it (a light query is done by then), else
+			// serve the stale result.
+			ch := e.flight.DoChan(key, func() (any, error) {
+				c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+				defer cancel()
+				return e.refresh(c, req, true)
+			})
+			select {
+			case f := <-ch:
+				if f.Err == nil {
+					r = f.Val.(Result)
+				}
+			case <-time.After(e.o.StaleWait):
+			case <-ctx.Done():
+			}
+		}
 		return r, nil
 	}
 	e.mu.Unlock()

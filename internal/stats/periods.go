@@ -29,7 +29,7 @@ type Period struct {
 // of 15 minutes, and the year is 26 buckets of 14 days (364 days), aligned
 // to the window's start rather than to TimescaleDB's bucket origin.
 var Periods = []Period{
-	{"1h", "Hour", time.Hour, time.Minute, store.Raw, time.Minute, 30 * time.Second},
+	{"1h", "Hour", time.Hour, time.Minute, store.Raw, 10 * time.Second, 10 * time.Second},
 	{"6h", "6 Hours", 6 * time.Hour, 15 * time.Minute, store.Quarter, 5 * time.Minute, 2 * time.Minute},
 	{"1d", "Day", 24 * time.Hour, 30 * time.Minute, store.Quarter, 10 * time.Minute, 5 * time.Minute},
 	{"1w", "Week", 7 * 24 * time.Hour, 3 * time.Hour, store.Hour, 30 * time.Minute, 5 * time.Minute},
@@ -55,11 +55,14 @@ func LookupPeriod(name string) (Period, bool) {
 // end − span. The end is the last boundary, before now − settle, of the
 // period's bucket width (of a day for wider buckets, so that the month and
 // year views reach yesterday): buckets are whole and stable while it
-// lasts. settle leaves the rollups time to cover the last bucket; the 1h
-// period reads raw rows and ignores it.
+// lasts. settle leaves the rollups time to cover the last bucket. The 1h
+// period reads raw rows, ignores settle and ends with the current minute.
 func (p Period) Window(now time.Time, settle time.Duration) (start, end time.Time) {
 	if p.Precision == store.Raw {
-		settle = 0
+		// Raw rows are there at once: the window takes in the current,
+		// partial bucket, so that an event shows within seconds.
+		end = now.UTC().Truncate(p.Bucket).Add(p.Bucket)
+		return end.Add(-p.Span), end
 	}
 	align := min(p.Bucket, 24*time.Hour)
 	end = now.UTC().Add(-settle).Truncate(align)

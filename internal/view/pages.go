@@ -33,7 +33,7 @@ type pageData struct {
 	Devices  *devicesView
 	Message  string // error pages
 
-	CSS, JS        string // versioned static URLs
+	CSS, JS, Icon  string // versioned static URLs
 	GeoIP, MapNote string
 }
 
@@ -67,7 +67,7 @@ func (v *View) page(h func(http.ResponseWriter, *http.Request, *pageData), onDem
 }
 
 func (v *View) newPage(r *http.Request, period string) *pageData {
-	pd := &pageData{Period: period, CSS: staticURL("style.css"), JS: staticURL("view.js"),
+	pd := &pageData{Period: period, CSS: staticURL("style.css"), JS: staticURL("view.js"), Icon: staticURL("favicon.svg"),
 		GeoIP: v.o.GeoIPAttribution, MapNote: MapAttribution}
 	section := "/" + strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0] + "/"
 	if section == "//" {

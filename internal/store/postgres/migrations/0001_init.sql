@@ -39,7 +39,9 @@ CREATE TABLE ports (
 CREATE INDEX ports_time ON ports (time);
 
 -- Rollups: bucket is the start of the bucket (Unix seconds), n the
--- number of raw rows it stands for. See package sqlbuild for why
+-- number of raw rows it stands for. The primary key (bucket first) holds
+-- the rows of a time range together, and asserts that a bucket is
+-- never rolled up twice. See package sqlbuild for why
 -- incidents have three.
 
 CREATE TABLE incidents_15m (
@@ -47,129 +49,129 @@ CREATE TABLE incidents_15m (
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, trap, action)
 );
-CREATE INDEX incidents_15m_bucket ON incidents_15m (bucket, country, trap, action);
 CREATE TABLE incidents_dev_15m (
     bucket BIGINT NOT NULL,
     device_id BIGINT NOT NULL,
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap, action, country)
 );
-CREATE INDEX incidents_dev_15m_bucket ON incidents_dev_15m (bucket);
 CREATE INDEX incidents_dev_15m_device ON incidents_dev_15m (device_id, bucket);
 CREATE TABLE incidents_ip_15m (
     bucket BIGINT NOT NULL,
     ip BYTEA NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, ip)
 );
-CREATE INDEX incidents_ip_15m_bucket ON incidents_ip_15m (bucket, country, ip);
 CREATE INDEX incidents_ip_15m_ip ON incidents_ip_15m (ip, bucket);
 CREATE TABLE passwords_15m (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
     username TEXT NOT NULL,
     password TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username, trap)
 );
-CREATE INDEX passwords_15m_bucket ON passwords_15m (bucket, password, username);
 CREATE INDEX passwords_15m_password ON passwords_15m (password, bucket);
 CREATE TABLE ports_15m (
     bucket BIGINT NOT NULL,
     port INTEGER NOT NULL,
     protocol TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol, port)
 );
-CREATE INDEX ports_15m_bucket ON ports_15m (bucket, protocol, port);
 
 CREATE TABLE incidents_1h (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, trap, action)
 );
-CREATE INDEX incidents_1h_bucket ON incidents_1h (bucket, country, trap, action);
 CREATE TABLE incidents_dev_1h (
     bucket BIGINT NOT NULL,
     device_id BIGINT NOT NULL,
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap, action, country)
 );
-CREATE INDEX incidents_dev_1h_bucket ON incidents_dev_1h (bucket);
 CREATE INDEX incidents_dev_1h_device ON incidents_dev_1h (device_id, bucket);
 CREATE TABLE incidents_ip_1h (
     bucket BIGINT NOT NULL,
     ip BYTEA NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, ip)
 );
-CREATE INDEX incidents_ip_1h_bucket ON incidents_ip_1h (bucket, country, ip);
 CREATE INDEX incidents_ip_1h_ip ON incidents_ip_1h (ip, bucket);
 CREATE TABLE passwords_1h (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
     username TEXT NOT NULL,
     password TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username, trap)
 );
-CREATE INDEX passwords_1h_bucket ON passwords_1h (bucket, password, username);
 CREATE INDEX passwords_1h_password ON passwords_1h (password, bucket);
 CREATE TABLE ports_1h (
     bucket BIGINT NOT NULL,
     port INTEGER NOT NULL,
     protocol TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol, port)
 );
-CREATE INDEX ports_1h_bucket ON ports_1h (bucket, protocol, port);
 
 CREATE TABLE incidents_1d (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, trap, action)
 );
-CREATE INDEX incidents_1d_bucket ON incidents_1d (bucket, country, trap, action);
 CREATE TABLE incidents_dev_1d (
     bucket BIGINT NOT NULL,
     device_id BIGINT NOT NULL,
     trap TEXT NOT NULL,
     action TEXT NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap, action, country)
 );
-CREATE INDEX incidents_dev_1d_bucket ON incidents_dev_1d (bucket);
 CREATE INDEX incidents_dev_1d_device ON incidents_dev_1d (device_id, bucket);
 CREATE TABLE incidents_ip_1d (
     bucket BIGINT NOT NULL,
     ip BYTEA NOT NULL,
     country TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country, ip)
 );
-CREATE INDEX incidents_ip_1d_bucket ON incidents_ip_1d (bucket, country, ip);
 CREATE INDEX incidents_ip_1d_ip ON incidents_ip_1d (ip, bucket);
 CREATE TABLE passwords_1d (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
     username TEXT NOT NULL,
     password TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username, trap)
 );
-CREATE INDEX passwords_1d_bucket ON passwords_1d (bucket, password, username);
 CREATE INDEX passwords_1d_password ON passwords_1d (password, bucket);
 CREATE TABLE ports_1d (
     bucket BIGINT NOT NULL,
     port INTEGER NOT NULL,
     protocol TEXT NOT NULL,
-    n BIGINT NOT NULL
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol, port)
 );
-CREATE INDEX ports_1d_bucket ON ports_1d (bucket, protocol, port);
 
 -- Rollup bookkeeping (tbl: 0 incidents, 1 passwords, 2 ports; prec: 0 raw,
 -- 1 15m, 2 1h, 3 1d). watermark: every bucket before it is final (0: none

@@ -1,0 +1,195 @@
+package main
+
+// Tests of Sentinel View's pages in a real browser: Debian's headless
+// Chromium, driven over the DevTools protocol with chromedp, against the
+// sentinel binary fed by a libzmq probe.
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dynfw/sentinel/internal/testenv"
+)
+
+// browser starts a headless Chromium and returns a context driving one
+// tab, plus a function returning the console errors seen so far (CSP
+// violations and script errors appear there).
+func browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		testenv.Skip(t, "no Chromium: install Debian's chromium package")
+		return nil, nil
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // tests run as root
+		chromedp.Flag("disable-gpu", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	// The first call starts the browser, which lives as long as the
+	// context of that call: no timeout on it.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	ctx, cancelT := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	var (
+		errs []string
+		mu   sync.Mutex
+	)
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("enabling the log domain: %v", err)
+	}
+	add := func(s string) {
+		mu.Lock()
+		errs = append(errs, s)
+		mu.Unlock()
+	}
+	chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			add(e.ExceptionDetails.Text)
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, a.Description+string(a.Value))
+				}
+				add(strings.Join(parts, " "))
+			}
+		case *cdplog.EventEntryAdded:
+			// CSP violations and failed loads are reported here.
+			if e.Entry.Level == cdplog.EntryLevelError {
+				add(e.Entry.Text + " " + e.Entry.URL)
+			}
+		}
+	})
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
+}
+
+// apiData fetches a resource's data from the view's API.
+func apiData(t *testing.T, base, name, period string) json.RawMessage {
+	t.Helper()
+	resp, err := http.Get(base + "/api/resource?name=" + name + "&period=" + period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s: %s", name, b)
+	}
+	return out.Data
+}
+
+// TestBrowserOverview: events pushed by a probe appear on the overview in
+// a browser, as a coloured map and a chart, with an attacker's password
+// shown as text.
+func TestBrowserOverview(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	p := startSentinel(t, filepath.Join(t.TempDir(), "data"), [3]int{freePort(t), freePort(t), freePort(t)})
+	evs := logins("81.2.69.142", 6) // GB
+	for _, e := range evs {
+		e["data"] = map[string]string{"username": "root", "password": "<script>alert(1)</script>"}
+	}
+	evs = append(evs, logins("1.2.3.4", 4)...)  // AU
+	evs = append(evs, logins("2001:db8::7", 2)...) // no country
+	probePush(t, p.ingest, evs)
+	base := "http://" + p.httpA
+	waitFor(t, 40*time.Second, "passwords in the 1h view", func() bool {
+		d := apiData(t, base, "top_passwords_by_usages_list", "1h")
+		return strings.Contains(string(d), `\u003cscript\u003e`)
+	})
+	waitFor(t, 40*time.Second, "countries in the 1h map", func() bool {
+		d := apiData(t, base, "all_countries_by_incidents_list", "1h")
+		return strings.Contains(string(d), `"GB":6`) && strings.Contains(string(d), `"AU":4`)
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?period=1h"), chromedp.WaitVisible("svg.map")); err != nil {
+		t.Fatal(err)
+	}
+	eval := func(expr string, out any) {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr))
+		if err == nil {
+			err = json.Unmarshal(v, out)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+	}
+	var (
+		coloured, blank, scripts int
+		colours                  []string
+		chartPoints, bodyText    string
+	)
+	eval(`document.querySelectorAll("svg.map .c:not(.nd)").length`, &coloured)
+	eval(`document.querySelectorAll("svg.map .c.nd").length`, &blank)
+	eval(`[...document.querySelectorAll("svg.map .c:not(.nd)")].slice(0,1).concat([...document.querySelectorAll("svg.map .c.nd")].slice(0,1)).map(e => getComputedStyle(e).fill)`, &colours)
+	eval(`[...document.querySelectorAll("svg.chart polyline.line")].map(e => e.getAttribute("points")).join("|")`, &chartPoints)
+	eval(`document.scripts.length`, &scripts)
+	eval(`document.body.innerText`, &bodyText)
+	if coloured < 2 || blank < 100 {
+		t.Errorf("map: %d coloured countries, %d blank", coloured, blank)
+	}
+	if len(colours) != 2 || colours[0] == colours[1] {
+		t.Errorf("map colours %v: a country with incidents looks like one without", colours)
+	}
+	if chartPoints == "" {
+		t.Error("no chart lines rendered")
+	}
+	// A line that is not flat: some point is above the baseline.
+	flat := true
+	for _, line := range strings.Split(chartPoints, "|") {
+		ys := map[string]bool{}
+		for _, pt := range strings.Fields(line) {
+			if _, y, ok := strings.Cut(pt, ","); ok {
+				ys[y] = true
+			}
+		}
+		if len(ys) > 1 {
+			flat = false
+		}
+	}
+	if flat {
+		t.Errorf("every chart line is flat: %s", chartPoints)
+	}
+	if !strings.Contains(bodyText, "<script>alert(1)</script>") && !strings.Contains(bodyText, "<script>alert") {
+		t.Errorf("the attacker's password is not shown as text:\n%s", bodyText)
+	}
+	if scripts > 1 {
+		t.Errorf("%d script elements: attacker text became markup", scripts)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
