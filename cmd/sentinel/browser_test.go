@@ -122,7 +122,7 @@ func TestBrowserOverview(t *testing.T) {
 	for _, e := range evs {
 		e["data"] = map[string]string{"username": "root", "password": "<script>alert(1)</script>"}
 	}
-	evs = append(evs, logins("1.2.3.4", 4)...)  // AU
+	evs = append(evs, logins("1.2.3.4", 4)...)     // AU
 	evs = append(evs, logins("2001:db8::7", 2)...) // no country
 	probePush(t, p.ingest, evs)
 	base := "http://" + p.httpA
