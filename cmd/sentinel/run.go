@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/dynfw/sentinel/internal/recorder"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/server"
+	"github.com/dynfw/sentinel/internal/view"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -77,13 +80,25 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		}
 		return &ex, nil
 	}
-	vs, err := openViewStack(ctx, &o.view, filepath.Join(o.data, "view-session.key"), true, explain, log)
+	links := []view.Link{{Label: "DynFW live", Href: "/dynfw/"}, {Label: "Greylist", Href: "/greylist-data/"}}
+	vs, err := openViewStack(ctx, &o.view, filepath.Join(o.data, "view-session.key"), true, explain, links, log)
 	if err != nil {
 		return nil, err
 	}
+	// The live page follows this server's own publisher, as any DynFW
+	// client would, unless told to follow another.
+	endpoint, cert := o.view.dynfwURL, o.view.dynfwCert
+	if endpoint == "" {
+		endpoint, cert = localEndpoint(srv), filepath.Join(o.data, "dynfw.key")
+	}
+	if err := vs.follow(ctx, endpoint, cert, log); err != nil {
+		vs.close()
+		return nil, err
+	}
+	srv.OnShutdown(vs.hub.Close)
 	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log})
 	core.AddSink(rec)
-	vs.view.Register(srv.Mux())
+	vs.register(srv.Mux())
 	registerViewMetrics(srv, vs, rec)
 	// The recorder outlives ctx: it writes what the server flushes while
 	// it shuts down, then stops when stop cancels it.
@@ -106,4 +121,18 @@ func redactDSN(dsn string) string {
 		return dsn
 	}
 	return u.Redacted()
+}
+
+// localEndpoint is a loopback endpoint of the server's own publisher.
+func localEndpoint(srv *server.Server) string {
+	for _, a := range srv.Core().Publisher().Addrs() {
+		if ta, ok := a.(*net.TCPAddr); ok {
+			host := "127.0.0.1"
+			if ta.IP.To4() == nil && !ta.IP.IsUnspecified() {
+				host = "::1"
+			}
+			return "tcp://" + net.JoinHostPort(host, strconv.Itoa(ta.Port))
+		}
+	}
+	return "tcp://127.0.0.1:7087"
 }

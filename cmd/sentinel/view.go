@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/geoip"
+	"github.com/dynfw/sentinel/internal/live"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
@@ -36,6 +39,8 @@ type viewOptions struct {
 	sessionKeyFile string
 	trustProxy     bool
 	rateLimit      int
+	// dynfwURL and dynfwCert: the DynFW publisher the live page follows.
+	dynfwURL, dynfwCert string
 }
 
 func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
@@ -44,6 +49,8 @@ func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
 	s.String(&v.redis, "redis", nil, "", "Redis URL of a cache shared by several view instances, e.g. redis://127.0.0.1:6379/0 (default: in-process only)")
 	s.String(&v.sessionKeyFile, "session-key-file", nil, "", "file holding the 32-byte key that encrypts visitors' sessions (hex); created if missing; share it between view instances")
 	s.Bool(&v.trustProxy, "trust-proxy", nil, false, "take the client address from X-Forwarded-For (behind a reverse proxy only)")
+	s.String(&v.dynfwURL, "dynfw-url", nil, "", "DynFW publisher the live page /dynfw/ follows, e.g. tcp://sentinel.turris.cz:7087 (sentinel run: its own publisher)")
+	s.String(&v.dynfwCert, "dynfw-cert", nil, "", "public certificate of that publisher (zcert, e.g. the Turris dynfw.pub); empty: no CURVE")
 	s.Int(&v.rateLimit, "rate-limit", nil, 60, "requests per minute one client address may make for resources computed on demand (one attacker, one password, its devices)")
 }
 
@@ -54,11 +61,12 @@ type viewStack struct {
 	geo    geoip.DB
 	redis  *stats.Redis
 	view   *view.View
+	hub    *live.Hub
 }
 
 // openViewStack opens the store and builds the engine and the pages.
 // maintain says whether this process runs the rollups and retention.
-func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scoring.Explanation, error), log *slog.Logger) (*viewStack, error) {
+func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scoring.Explanation, error), links []view.Link, log *slog.Logger) (*viewStack, error) {
 	vs := &viewStack{}
 	var err error
 	if vs.store, err = backend.Open(ctx, v.db, store.Options{}); err != nil {
@@ -103,14 +111,66 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		Logger:           log,
 		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), TrustProxy: v.trustProxy},
 		GeoIPAttribution: attribution(vs.geo),
+		Links:            links,
 	})
 	if err != nil {
 		return fail(err)
 	}
+	vs.hub = live.New(live.Options{
+		Logger: log, Countries: vs.geo, Attribution: attribution(vs.geo), ClientAddr: clientAddr(v.trustProxy),
+		MapSVG: func(counts map[string]int64) template.HTML { return vs.view.Map("Events by country", "events", counts) },
+		Layout: func(w http.ResponseWriter, r *http.Request, p live.Page) { vs.view.Wrap(w, r, p.Title, p.Head, p.Body) },
+	})
 	return vs, nil
 }
 
+// register mounts the view and the live page on mux.
+func (vs *viewStack) register(mux *http.ServeMux) {
+	vs.view.Register(mux)
+	vs.hub.Register(mux)
+}
+
+// follow feeds the live page from a DynFW publisher until ctx ends.
+func (vs *viewStack) follow(ctx context.Context, endpoint, certPath string, log *slog.Logger) error {
+	fc := live.FollowConfig{Endpoint: endpoint}
+	if certPath != "" {
+		key, err := live.LoadServerKey(certPath)
+		if err != nil {
+			return fmt.Errorf("--dynfw-cert: %w", err)
+		}
+		fc.ServerKey = key
+	}
+	go func() {
+		if err := vs.hub.Follow(ctx, fc); err != nil && ctx.Err() == nil {
+			log.Error("live page stopped following the DynFW publisher", "endpoint", endpoint, "err", err)
+		}
+	}()
+	return nil
+}
+
+// clientAddr is how the live page tells browsers apart for its
+// per-address limit: the TCP peer, or behind a trusted proxy the last
+// X-Forwarded-For entry.
+func clientAddr(trustProxy bool) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if trustProxy {
+			if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+				parts := strings.Split(xff[len(xff)-1], ",")
+				return strings.TrimSpace(parts[len(parts)-1])
+			}
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
+}
+
 func (vs *viewStack) close() {
+	if vs.hub != nil {
+		vs.hub.Close()
+	}
 	if vs.redis != nil {
 		vs.redis.Close()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
+	"github.com/dynfw/sentinel/internal/view"
 )
 
 // cmdView runs Sentinel View alone against a shared database: ingest and
@@ -59,14 +60,24 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if explainURL == "" {
 		explain = nil
 	}
-	vs, err := openViewStack(ctx, &vo, "", maintain, explain, log)
+	var links []view.Link
+	if vo.dynfwURL != "" {
+		links = append(links, view.Link{Label: "DynFW live", Href: "/dynfw/"})
+	}
+	vs, err := openViewStack(ctx, &vo, "", maintain, explain, links, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
 	defer vs.close()
 	mux := http.NewServeMux()
-	vs.view.Register(mux)
+	vs.register(mux)
+	if vo.dynfwURL != "" {
+		if err := vs.follow(ctx, vo.dynfwURL, vo.dynfwCert, log); err != nil {
+			fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+			return 2
+		}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -75,6 +86,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("sentinel view listening", "addr", ln.Addr().String(), "version", version)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs.RegisterOnShutdown(vs.hub.Close)
 	var wg sync.WaitGroup
 	wg.Go(func() { vs.engine.Run(ctx) })
 	wg.Go(func() {

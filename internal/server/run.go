@@ -64,6 +64,9 @@ type Server struct {
 	grey     *greylist.Store
 	httpLn   net.Listener
 	ready    chan struct{}
+	// onShutdown runs when the HTTP server starts shutting down, to end
+	// long-lived responses (event streams).
+	onShutdown []func()
 }
 
 // New opens the state and binds every listener; Run starts the work.
@@ -202,6 +205,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var httpSrv *http.Server
 	if s.httpLn != nil {
 		httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+		for _, f := range s.onShutdown {
+			httpSrv.RegisterOnShutdown(f)
+		}
 		ingest.Add(1)
 		go func() {
 			defer ingest.Done()
@@ -309,3 +315,8 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // Close releases what New opened, for a caller that gives up before Run.
 func (s *Server) Close() { s.close() }
+
+// OnShutdown registers f to run when the HTTP server begins its graceful
+// shutdown (to end event streams, which would otherwise hold it up); call
+// before Run.
+func (s *Server) OnShutdown(f func()) { s.onShutdown = append(s.onShutdown, f) }

@@ -1,6 +1,7 @@
 package view
 
 import (
+	"html/template"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -34,6 +35,9 @@ type pageData struct {
 	Message  string // error pages
 
 	CSS, JS, Icon  string // versioned static URLs
+	// Head and Body are the trusted markup of a page another package
+	// renders (Wrap).
+	Head, Body template.HTML
 	GeoIP, MapNote string
 }
 
@@ -367,4 +371,22 @@ func (v *View) errorPage(w http.ResponseWriter, r *http.Request, code int, msg s
 	pd.Periods = nil
 	pd.crumb(pd.Title, "")
 	v.render(w, r, "error", pd, code)
+}
+
+// Wrap renders a page that another package built (the live DynFW page, the
+// password checker) inside the site's layout: navigation, footer and
+// styles. head and body must be trusted markup, produced by html/template.
+func (v *View) Wrap(w http.ResponseWriter, r *http.Request, title string, head, body template.HTML) {
+	pd := v.newPage(r, stats.DefaultPeriod)
+	pd.Title, pd.Head, pd.Body = title, head, body
+	pd.Periods = nil // not a statistics page
+	pd.Crumbs = []Link{{Label: "Threat Detection", Href: "/?period=" + stats.DefaultPeriod}, {Label: title}}
+	v.render(w, r, "wrapped", pd, http.StatusOK)
+}
+
+// Map draws the world map coloured by values (country code → count), as
+// the statistics pages do; each country's path carries data-cc with its
+// code so that scripts can recolour it.
+func (v *View) Map(title, unit string, values map[string]int64) template.HTML {
+	return v.world.render(title, unit, values)
 }

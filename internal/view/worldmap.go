@@ -102,10 +102,10 @@ func (m *worldMap) render(title, unit string, values map[string]int64) template.
 	for _, c := range m.countries {
 		v, ok := values[c.code]
 		if ok && v > 0 {
-			b.WriteString(`<path d="` + c.d + `" fill="` + mapColour(v, top) + `" class="c"><title>`)
+			b.WriteString(`<path d="` + c.d + `" data-cc="` + c.code + `" fill="` + mapColour(v, top) + `" class="c"><title>`)
 			b.WriteString(svgText(c.name) + ": " + strconv.FormatInt(v, 10) + " " + svgText(unit))
 		} else {
-			b.WriteString(`<path d="` + c.d + `" fill="#dde3e8" class="c nd"><title>`)
+			b.WriteString(`<path d="` + c.d + `" data-cc="` + c.code + `" fill="#dde3e8" class="c nd"><title>`)
 			b.WriteString(svgText(c.name) + ": 0")
 		}
 		b.WriteString(`</title></path>`)
