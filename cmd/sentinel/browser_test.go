@@ -21,7 +21,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/dynfw/sentinel/internal/msgpack"
 	"github.com/dynfw/sentinel/internal/testenv"
+	"github.com/dynfw/sentinel/zmtp"
 )
 
 // browser starts a headless Chromium and returns a context driving one
@@ -188,6 +190,118 @@ func TestBrowserOverview(t *testing.T) {
 	}
 	if scripts > 1 {
 		t.Errorf("%d script elements: attacker text became markup", scripts)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
+
+// pushMinipot sends minipot events to the server's probe ingest from this
+// process (a ZMTP PUSH socket), so that the time of sending is known to
+// the millisecond; it returns when the socket has sent them.
+func pushMinipot(t *testing.T, endpoint string, ip string, n int) time.Time {
+	t.Helper()
+	push, err := zmtp.NewSocket(zmtp.PUSH, zmtp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer push.Close()
+	if err := push.Dial("tcp://" + endpoint); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	b = msgpack.AppendArrayHeader(b, n)
+	for range n {
+		b = msgpack.AppendMapHeader(b, 4)
+		b = msgpack.AppendString(msgpack.AppendString(b, "type"), "telnet")
+		b = msgpack.AppendString(msgpack.AppendString(b, "action"), "connect")
+		b = msgpack.AppendString(msgpack.AppendString(b, "ip"), ip)
+		b = msgpack.AppendInt(msgpack.AppendString(b, "ts"), time.Now().Unix())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sent := time.Now()
+	if err := push.Send(ctx, zmtp.Message{[]byte("sentinel/collect/minipot"), b}); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+// TestBrowserLive: the live DynFW page shows a new event and a new delta
+// within a second of their publication, pushed over SSE.
+func TestBrowserLive(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	p := startSentinel(t, filepath.Join(t.TempDir(), "data"), [3]int{freePort(t), freePort(t), freePort(t)})
+	base := "http://" + p.httpA
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dynfw/"), chromedp.WaitVisible("#lv-state")); err != nil {
+		t.Fatal(err)
+	}
+	eval := func(expr string, out any) {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr, chromedp.EvalAwaitPromise))
+		if err == nil && out != nil {
+			err = json.Unmarshal(v, out)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the live page connected", func() bool {
+		var state string
+		eval(`document.getElementById("lv-state").textContent`, &state)
+		return state == "connected"
+	})
+	// Record when items about our attacker appear in the two feeds.
+	eval(`window.seen = {};
+		for (const id of ["lv-events", "lv-deltas"]) {
+			new MutationObserver(() => {
+				if (!window.seen[id] && document.getElementById(id).textContent.includes("45.155.205.9")) window.seen[id] = Date.now();
+			}).observe(document.getElementById(id), {childList: true, subtree: true, characterData: true});
+		}
+		true`, nil)
+	// Twelve telnet connects (weight 0.1 each) score too little to list:
+	// one event suffices for the feed, then a burst of logins lists it.
+	sent := pushMinipot(t, p.ingest, "45.155.205.9", 1)
+	var seen map[string]float64
+	waitFor(t, 5*time.Second, "the event in the browser", func() bool {
+		eval(`window.seen`, &seen)
+		return seen["lv-events"] > 0
+	})
+	if lat := time.UnixMilli(int64(seen["lv-events"])).Sub(sent); lat > time.Second {
+		t.Errorf("event shown %v after it was sent", lat)
+	} else {
+		t.Logf("event shown %v after it was sent", lat)
+	}
+	sentLogins := time.Now()
+	probePush(t, p.ingest, logins("45.155.205.9", 6))
+	waitFor(t, 10*time.Second, "the delta in the browser", func() bool {
+		eval(`window.seen`, &seen)
+		return seen["lv-deltas"] > 0
+	})
+	// The delta is published when the scorer lists the address; the
+	// logins left the probe after sentLogins (python's start-up included).
+	lat := time.UnixMilli(int64(seen["lv-deltas"])).Sub(sentLogins)
+	if lat > 3*time.Second {
+		t.Errorf("delta shown %v after the logins were pushed", lat)
+	}
+	var delta struct {
+		Published string
+		Shown     float64
+	}
+	eval(`({Published: document.querySelector("#lv-deltas li time").dateTime, Shown: window.seen["lv-deltas"]})`, &delta)
+	pub, err := time.Parse(time.RFC3339Nano, delta.Published)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.UnixMilli(int64(delta.Shown)).Sub(pub); d > time.Second {
+		t.Errorf("delta shown %v after its publication", d)
+	} else {
+		t.Logf("delta shown %v after its publication (%v after the probe process started)", d, lat)
+	}
+	var size string
+	eval(`document.getElementById("lv-size").textContent`, &size)
+	if size != "1" {
+		t.Errorf("list size %q, want 1", size)
 	}
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
