@@ -34,7 +34,9 @@ cleanup() {
   if [ -z "${PWBENCH_DIR:-}" ] && [ "${KEEP:-0}" != 1 ]; then rm -rf "$dir"; fi
 }
 trap cleanup EXIT
-pin() { local cpu=$1; shift; if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then taskset -c "$cpu" "$@"; else "$@"; fi; }
+# Pin to one CPU where possible (taskset execs, so $! is the server's pid).
+cpu0=() cpu1=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then cpu0=(taskset -c 0) cpu1=(taskset -c 1); fi
 
 bin=$dir/pwbench
 go build -o "$bin" ./internal/passwords/internal/pwbench
@@ -47,22 +49,22 @@ else
 fi
 
 echo "== lookup alone, 1 core, cold mapping (first touch of each page faults)"
-GOMAXPROCS=1 pin 0 "$bin" lookup -index "$idx" -d "$dur" -mode index -workers 1 -cold
+GOMAXPROCS=1 "${cpu0[@]}" "$bin" lookup -index "$idx" -d "$dur" -mode index -workers 1 -cold
 for mode in index handler padded; do
   echo "== lookup alone, 1 core, warm mapping, mode $mode"
-  GOMAXPROCS=1 pin 0 "$bin" lookup -index "$idx" -d "$dur" -mode "$mode" -workers 1
+  GOMAXPROCS=1 "${cpu0[@]}" "$bin" lookup -index "$idx" -d "$dur" -mode "$mode" -workers 1
 done
 
 echo "== HTTP on loopback: server on CPU 0 (GOMAXPROCS=1), load generator on CPU 1"
 out=$dir/serve.out
-GOMAXPROCS=1 pin 0 "$bin" serve -index "$idx" >"$out" &
+GOMAXPROCS=1 "${cpu0[@]}" "$bin" serve -index "$idx" >"$out" &
 spid=$!
 for _ in $(seq 100); do grep -q '^addr=' "$out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^addr=//p' "$out")
 [ -n "$addr" ] || { echo "server did not start" >&2; exit 1; }
 for c in 1 4 16; do
   echo "-- $c connection(s)"
-  GOMAXPROCS=1 pin 1 "$bin" load -addr "$addr" -c "$c" -d "$dur" -server-pid "$spid"
+  GOMAXPROCS=1 "${cpu1[@]}" "$bin" load -addr "$addr" -c "$c" -d "$dur" -server-pid "$spid"
 done
 echo "-- 4 connections, Add-Padding: true"
-GOMAXPROCS=1 pin 1 "$bin" load -addr "$addr" -c 4 -d "$dur" -server-pid "$spid" -pad
+GOMAXPROCS=1 "${cpu1[@]}" "$bin" load -addr "$addr" -c 4 -d "$dur" -server-pid "$spid" -pad

@@ -9,6 +9,7 @@
 #
 # Usage: scripts/bench-store.sh [sqlite|postgres|all] (default all)
 # Env:   SENTINEL_BENCH_EVENTS=10000000  size of the view benchmark
+#        SENTINEL_BENCH_RUNS=5  timed runs per query (default 15)
 #        SENTINEL_TEST_POSTGRES=postgres://...  server for PostgreSQL
 #        (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable;
 #        each run uses a fresh schema, dropped afterwards)

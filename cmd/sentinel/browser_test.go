@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -302,6 +303,61 @@ func TestBrowserLive(t *testing.T) {
 	eval(`document.getElementById("lv-size").textContent`, &size)
 	if size != "1" {
 		t.Errorf("list size %q, want 1", size)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
+	}
+}
+
+// TestBrowserPasswordCheck: the checker page reports a password that a
+// probe saw as seen and a random one as not, hashing in the browser.
+func TestBrowserPasswordCheck(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	p := startSentinel(t, filepath.Join(t.TempDir(), "data"), [3]int{freePort(t), freePort(t), freePort(t)})
+	evs := logins("198.51.100.20", 3)
+	for _, e := range evs {
+		e["data"] = map[string]string{"username": "admin", "password": "correct horse battery staple"}
+	}
+	probePush(t, p.ingest, evs)
+	base := "http://" + p.httpA
+	// The corpus answers as soon as the event is processed; wait for the
+	// range API to know the hash (SHA-1 of the phrase begins ABF7A).
+	waitFor(t, 10*time.Second, "the password in the range API", func() bool {
+		resp, err := http.Get(base + "/range/ABF7A")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "AD6438836DBE526AA231ABDE2D0EEF74D42:3")
+	})
+	check := func(pw string) string {
+		t.Helper()
+		err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/passcheck/"),
+			chromedp.WaitVisible("#pc-password"),
+			chromedp.SendKeys("#pc-password", pw),
+			chromedp.Click("#pc-form button"),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		waitFor(t, 10*time.Second, "the checker's answer", func() bool {
+			v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("pc-result").textContent`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = v
+			return text != "" && text != "Checking…"
+		})
+		return text
+	}
+	if got := check("correct horse battery staple"); !strings.Contains(got, "seen 3 times") {
+		t.Errorf("a password attackers used: %q", got)
+	}
+	if got := check(fmt.Sprintf("never-used-%d", time.Now().UnixNano())); !strings.Contains(got, "no records") {
+		t.Errorf("a random password: %q", got)
 	}
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)

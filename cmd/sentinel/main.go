@@ -31,6 +31,7 @@ Commands:
   keygen    create (or show) the DynFW server certificate
   view      serve Sentinel View alone, from a shared database
   stats     inspect and repair the statistics database (rollups, caches)
+  passwords import a Have I Been Pwned file into the password checker
   emit      push test events to a server's probe ingest
   version   print the version
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "view":
 		return cmdView(ctx, args[1:], stdout, stderr)
+	case "passwords":
+		return cmdPasswords(ctx, args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(ctx, args[1:], stdout, stderr)
 	case "keygen":

@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/recorder"
 	"github.com/dynfw/sentinel/internal/scoring"
 
@@ -80,7 +82,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		}
 		return &ex, nil
 	}
-	links := []view.Link{{Label: "DynFW live", Href: "/dynfw/"}, {Label: "Greylist", Href: "/greylist-data/"}}
+	links := []view.Link{{Label: "DynFW live", Href: "/dynfw/"}, {Label: "Password check", Href: "/passcheck/"}, {Label: "Greylist", Href: "/greylist-data/"}}
 	vs, err := openViewStack(ctx, &o.view, filepath.Join(o.data, "view-session.key"), true, explain, links, log)
 	if err != nil {
 		return nil, err
@@ -96,9 +98,20 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		return nil, err
 	}
 	srv.OnShutdown(vs.hub.Close)
-	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log})
+	corpus, err := openCorpus(ctx, o.data, vs.store, log)
+	if err != nil {
+		vs.close()
+		return nil, err
+	}
+	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log,
+		Passwords: func(trap, pw string) {
+			src, _ := passwords.ParseSource(trap)
+			corpus.Add(pw, src)
+		}})
 	core.AddSink(rec)
 	vs.register(srv.Mux())
+	corpus.Register(srv.Mux())
+	corpus.RegisterPages(srv.Mux(), vs.view.Wrap)
 	registerViewMetrics(srv, vs, rec)
 	// The recorder outlives ctx: it writes what the server flushes while
 	// it shuts down, then stops when stop cancels it.
@@ -106,10 +119,12 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(recCtx) })
 	wg.Go(func() { vs.engine.Run(ctx) })
+	wg.Go(func() { corpus.Run(ctx, 15*time.Minute) })
 	log.Info("sentinel view enabled", "db", redactDSN(o.view.db))
 	return func() {
 		cancelRec()
 		wg.Wait()
+		corpus.Close()
 		vs.close()
 	}, nil
 }

@@ -153,10 +153,14 @@ func BuildQuery(d Dialect, q store.Query) (sql string, args []any, empty bool, e
 	if q.DeviceTokens != nil && len(q.DeviceTokens) == 0 {
 		return "", nil, true, nil
 	}
-	return buildQuery(d, q, pl)
+	return buildQuery(d, q, pl, nil)
 }
 
-func buildQuery(d Dialect, q store.Query, pl plan) (string, []any, bool, error) {
+// buildQuery writes the SQL of a checked query. ids, when not nil, are the
+// devices of q.DeviceTokens, resolved beforehand: given as constants they
+// let the planner use the (device_id, bucket) index, which PostgreSQL does
+// not do for an IN (subquery) on a small table.
+func buildQuery(d Dialect, q store.Query, pl plan, ids []int64) (string, []any, bool, error) {
 	p := &ph{d: d}
 	var sel, where, group, order []string
 	if pl.bucket > 0 {
@@ -191,7 +195,17 @@ func buildQuery(d Dialect, q store.Query, pl plan) (string, []any, bool, error) 
 	if q.Password != nil {
 		where = append(where, "t.password = "+p.add(*q.Password))
 	}
-	if q.DeviceTokens != nil {
+	if ids != nil && len(ids) == 0 {
+		// Unknown tokens: no rows, but a total is still a row of 0, as
+		// with any filter that matches nothing.
+		where = append(where, "1 = 0")
+	} else if ids != nil {
+		vals := make([]any, len(ids))
+		for i, id := range ids {
+			vals[i] = id
+		}
+		where = append(where, "t.device_id IN ("+placeholders(p, vals)+")")
+	} else if q.DeviceTokens != nil {
 		toks := make([]any, len(q.DeviceTokens))
 		for i, t := range q.DeviceTokens {
 			toks[i] = t
@@ -275,7 +289,20 @@ func keyArg(d store.Dim, k string) (any, error) {
 
 // Query runs q on c.
 func Query(ctx context.Context, d Dialect, c Conn, q store.Query) ([]store.Row, error) {
-	sql, args, empty, err := BuildQuery(d, q)
+	pl, err := check(&q)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int64
+	if q.DeviceTokens != nil {
+		if len(q.DeviceTokens) == 0 {
+			return nil, nil
+		}
+		if ids, err = deviceIDs(ctx, d, c, q.DeviceTokens); err != nil {
+			return nil, fmt.Errorf("store query: %w", err)
+		}
+	}
+	sql, args, empty, err := buildQuery(d, q, pl, ids)
 	if err != nil || empty {
 		return nil, err
 	}
@@ -331,4 +358,27 @@ func Query(ctx context.Context, d Dialect, c Conn, q store.Query) ([]store.Row, 
 		return nil, fmt.Errorf("store query: %w", err)
 	}
 	return out, nil
+}
+
+// deviceIDs returns the ids of the devices with these tokens.
+func deviceIDs(ctx context.Context, d Dialect, c Conn, tokens []string) ([]int64, error) {
+	p := &ph{d: d}
+	vals := make([]any, len(tokens))
+	for i, t := range tokens {
+		vals[i] = t
+	}
+	rows, err := c.Query(ctx, "SELECT id FROM devices WHERE token IN ("+placeholders(p, vals)+") ORDER BY id", p.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }

@@ -228,7 +228,8 @@ func viewQueries(p Period, now time.Time, ip netip.Addr, tokens []string, pw str
 // BenchView fills s with events incidents over the year before now (plus
 // passwords and ports), rolls up, and measures every query of every
 // period. It logs the figures through t. Enabled by SENTINEL_BENCH_STORE=1
-// (SENTINEL_BENCH_EVENTS sets the size, default 1M) because it is long.
+// (SENTINEL_BENCH_EVENTS sets the size, default 1M; SENTINEL_BENCH_RUNS the
+// timed runs per query, default 15) because it is long.
 func BenchView(t *testing.T, s store.Store) {
 	if os.Getenv("SENTINEL_BENCH_STORE") == "" {
 		t.Skip("set SENTINEL_BENCH_STORE=1 to run the store benchmark")
@@ -288,7 +289,12 @@ func BenchView(t *testing.T, s store.Store) {
 	}
 	ip := netip.MustParseAddr(top[0].Keys[0])
 	tokens := []string{fmt.Sprintf("%064x", 10*7919), fmt.Sprintf("%064x", 11*7919), fmt.Sprintf("%064x", 500*7919)}
-	const runs = 15
+	runs := 15
+	if v := os.Getenv("SENTINEL_BENCH_RUNS"); v != "" {
+		if runs, _ = strconv.Atoi(v); runs < 1 {
+			runs = 1
+		}
+	}
 	var all []time.Duration
 	for _, p := range Periods {
 		for _, vq := range viewQueries(p, now, ip, tokens, "pw1") {
