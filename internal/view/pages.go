@@ -1,12 +1,12 @@
 package view
 
 import (
-	"html/template"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -34,10 +34,10 @@ type pageData struct {
 	Devices  *devicesView
 	Message  string // error pages
 
-	CSS, JS, Icon  string // versioned static URLs
+	CSS, JS, Icon string // versioned static URLs
 	// Head and Body are the trusted markup of a page another package
 	// renders (Wrap).
-	Head, Body template.HTML
+	Head, Body     template.HTML
 	GeoIP, MapNote string
 }
 
