@@ -14,6 +14,22 @@
 // time bucketing the same integer arithmetic everywhere
 // (from + (t-from)/w*w). Attacker addresses are 16-byte blobs (IPv4 as
 // IPv4-mapped IPv6), so IPv4 and IPv6 share one column and one index.
+// Times are truncated to whole seconds.
+//
+// Known limits, by design:
+//   - At a rollup precision, a query that needs the attacker address
+//     (DistinctIPs, DimIP, an IP filter) cannot also group by trap, action
+//     or device, or filter by device: the per-address rollup keeps the
+//     country only, because adding the device would make it as large as
+//     the raw table. Such queries fail with store.ErrBadQuery; the view
+//     runs none of them. Raw precision answers everything.
+//   - A late row older than the raw retention (3 days by default) stays
+//     out of the rollups: its bucket can no longer be recomputed from raw
+//     rows, and recomputing it would lose the rows already deleted.
+//   - devices.last_seen may lag by up to a minute (devSlack), which saves
+//     a write per device per batch.
+//   - Queries at a rollup precision see buckets up to its watermark only;
+//     callers that need the newest minutes read Raw.
 package sqlbuild
 
 import (
