@@ -460,11 +460,14 @@ func TestHeartbeatKeepsAnsweringPeerConnected(t *testing.T) {
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ev := newEventLog()
-			o := Options{HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 60 * time.Millisecond, HeartbeatTTL: 200 * time.Millisecond, OnEvent: ev.handler}
+			// The timeout leaves room for a loaded CI machine (race
+			// detector, two cores); the idle time is still well past it,
+			// so only the PONGs keep the connection.
+			o := Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond, HeartbeatTTL: time.Second, OnEvent: ev.handler}
 			pub, sub := pubSubPair(t, PUB, mode.curve, o, o)
 			sub.Subscribe("")
 			publishUntil(t, pub, sub, msg("a", "b"), 5*time.Second)
-			time.Sleep(500 * time.Millisecond) // idle: only PINGs and PONGs flow
+			time.Sleep(1500 * time.Millisecond) // idle: only PINGs and PONGs flow
 			if n := ev.count(EventDisconnected); n != 0 {
 				t.Fatalf("%d disconnects while idle with heartbeats", n)
 			}
