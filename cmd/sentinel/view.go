@@ -10,7 +10,6 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -117,7 +116,7 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		return fail(err)
 	}
 	vs.hub = live.New(live.Options{
-		Logger: log, Countries: vs.geo, Attribution: attribution(vs.geo), ClientAddr: clientAddr(v.trustProxy),
+		Logger: log, Countries: vs.geo, Attribution: attribution(vs.geo), ClientAddr: view.ClientAddr(v.trustProxy),
 		MapSVG: func(counts map[string]int64) template.HTML { return vs.view.Map("Events by country", "events", counts) },
 		Layout: func(w http.ResponseWriter, r *http.Request, p live.Page) { vs.view.Wrap(w, r, p.Title, p.Head, p.Body) },
 	})
@@ -146,25 +145,6 @@ func (vs *viewStack) follow(ctx context.Context, endpoint, certPath string, log 
 		}
 	}()
 	return nil
-}
-
-// clientAddr is how the live page tells browsers apart for its
-// per-address limit: the TCP peer, or behind a trusted proxy the last
-// X-Forwarded-For entry.
-func clientAddr(trustProxy bool) func(*http.Request) string {
-	return func(r *http.Request) string {
-		if trustProxy {
-			if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-				parts := strings.Split(xff[len(xff)-1], ",")
-				return strings.TrimSpace(parts[len(parts)-1])
-			}
-		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return r.RemoteAddr
-		}
-		return host
-	}
 }
 
 func (vs *viewStack) close() {

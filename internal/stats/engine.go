@@ -106,11 +106,7 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 			// Refresh now, sooner than the scheduler's next pass; wait
 			// a moment for it (a light query is done by then), else
 			// serve the stale result.
-			ch := e.flight.DoChan(key, func() (any, error) {
-				c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-				defer cancel()
-				return e.refresh(c, req, true)
-			})
+			ch := e.refreshShared(ctx, req, true)
 			select {
 			case f := <-ch:
 				if f.Err == nil {
@@ -124,12 +120,7 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	}
 	e.mu.Unlock()
 	e.misses.Add(1)
-	ch := e.flight.DoChan(key, func() (any, error) {
-		// Detached from the first caller: the others may still wait.
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		defer cancel()
-		return e.refresh(c, req, res.Precached)
-	})
+	ch := e.refreshShared(ctx, req, res.Precached)
 	select {
 	case r := <-ch:
 		if r.Err != nil {
@@ -139,6 +130,17 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
+}
+
+// refreshShared starts (or joins) the one refresh of req. It is detached
+// from the caller's context, so that the other callers, and the cache, get
+// the result even if the first caller gives up.
+func (e *Engine) refreshShared(ctx context.Context, req Request, precached bool) <-chan singleflight.Result {
+	return e.flight.DoChan(req.key(), func() (any, error) {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		return e.refresh(c, req, precached)
+	})
 }
 
 // fresh says whether a cached entry may be served as is.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,8 +93,8 @@ func decodeShared(key string, b []byte, p Period) (Result, time.Time, error) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return Result{}, time.Time{}, err
 	}
-	name, _, _ := bytes.Cut([]byte(key), []byte(";"))
-	res := Catalog[string(name)]
+	name, _, _ := strings.Cut(key, ";")
+	res := Catalog[name]
 	if res == nil {
 		return Result{}, time.Time{}, fmt.Errorf("unknown resource in key")
 	}

@@ -107,6 +107,13 @@ func clientKey(r *http.Request, trustProxy bool) netip.Prefix {
 	return netip.Prefix{} // unknown peer: one shared bucket
 }
 
+// ClientAddr returns how the view tells clients apart (see clientKey), as
+// a string, for other handlers on the same site that limit per client
+// (the live page).
+func ClientAddr(trustProxy bool) func(*http.Request) string {
+	return func(r *http.Request) string { return clientKey(r, trustProxy).String() }
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // isAPI: /api/resource answers JSON; the device endpoints are form
