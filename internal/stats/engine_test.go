@@ -89,6 +89,8 @@ func TestRollupsEqualRaw(t *testing.T) {
 	if _, err := st.Rollup(ctx, testNow); err != nil {
 		t.Fatal(err)
 	}
+	hits := st.(interface{ WindowHits() int64 })
+	before := hits.WindowHits()
 	for _, p := range Periods {
 		for _, name := range Names() {
 			req := params(name)
@@ -105,6 +107,31 @@ func TestRollupsEqualRaw(t *testing.T) {
 				t.Errorf("%s/%s: rollup %v\nraw %v", name, p.Name, rolled.Data, raw.Data)
 			}
 		}
+	}
+	// The top lists of the four long periods came from the store's
+	// sliding windows: 13 resources each (attackers, countries by
+	// attackers ×4 with the graph's top, passwords ×3, usernames ×2,
+	// combinations), all equal to the raw answers above.
+	if got := hits.WindowHits() - before; got < 4*10 {
+		t.Errorf("%d queries answered from sliding windows, want at least 40", got)
+	}
+}
+
+// TestWindowsMatchPeriods: the store's default sliding windows are the
+// long periods' windows, so that their top lists read a few rows.
+func TestWindowsMatchPeriods(t *testing.T) {
+	want := map[store.Window]bool{}
+	for _, p := range Periods {
+		if p.Precision == store.Hour || p.Precision == store.Day {
+			want[store.Window{Precision: p.Precision, Span: p.Span, Step: min(p.Bucket, 24*time.Hour)}] = true
+		}
+	}
+	got := map[store.Window]bool{}
+	for _, w := range store.DefaultWindows {
+		got[w] = true
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("store.DefaultWindows %v, the periods need %v", got, want)
 	}
 }
 

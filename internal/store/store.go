@@ -216,6 +216,7 @@ type Status struct {
 	Tables  map[Table]int64 // raw rows
 	Rollups []RollupState
 	Devices int
+	Windows []WindowState
 	Bytes   int64 // on-disk size, when known
 }
 
@@ -244,6 +245,41 @@ type Options struct {
 	// Later rows still count: their bucket is rolled up again.
 	Grace     time.Duration
 	Retention Retention
+	// Windows are the sliding windows kept as running totals (nil:
+	// DefaultWindows; an empty slice: none).
+	Windows []Window
+}
+
+// Window is a sliding window of one rollup precision whose totals the
+// store keeps up to date, so that queries over exactly that window (top
+// attackers, passwords, usernames, combinations; distinct attackers per
+// country) read a few rows instead of every bucket. Its end is the rollup
+// watermark rounded down to Step, its start is Span before. Queries over
+// any other range read the rollups as usual: a window only makes a query
+// faster, never different.
+type Window struct {
+	Precision  Precision
+	Span, Step time.Duration
+}
+
+// DefaultWindows are the windows of the web view's longer periods (its
+// package stats checks that they match): a week of hourly rollups moving
+// every 3 hours; 30, 90 and 364 days of daily rollups moving every day.
+var DefaultWindows = []Window{
+	{Hour, 7 * 24 * time.Hour, 3 * time.Hour},
+	{Day, 30 * 24 * time.Hour, 24 * time.Hour},
+	{Day, 90 * 24 * time.Hour, 24 * time.Hour},
+	{Day, 364 * 24 * time.Hour, 24 * time.Hour},
+}
+
+// WindowState is where one sliding window of one table stands.
+type WindowState struct {
+	Table Table
+	Window
+	// From and To bound what the totals hold; zero before the first
+	// build. Current reports that they match the target range.
+	From, To time.Time
+	Current  bool
 }
 
 // Store is implemented by the SQLite and PostgreSQL backends. Methods are

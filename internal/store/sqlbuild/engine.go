@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/store"
@@ -18,6 +19,9 @@ type Engine struct {
 	B         Backend
 	Grace     time.Duration
 	Retention store.Retention
+	Windows   []store.Window
+
+	windowHits atomic.Int64
 
 	// rollMu serialises Rollup, Rebuild and Retain within the process
 	// (Dialect.RollupLock does it across processes).
@@ -49,12 +53,10 @@ func NewEngine(d Dialect, b Backend, o store.Options) *Engine {
 	if o.Retention == (store.Retention{}) {
 		o.Retention = store.DefaultRetention
 	}
-	return &Engine{D: d, B: b, Grace: o.Grace, Retention: o.Retention, devices: map[devKey]devEntry{}}
-}
-
-// Query implements store.Store.
-func (e *Engine) Query(ctx context.Context, q store.Query) ([]store.Row, error) {
-	return Query(ctx, e.D, e.B, q)
+	if o.Windows == nil {
+		o.Windows = store.DefaultWindows
+	}
+	return &Engine{D: d, B: b, Grace: o.Grace, Retention: o.Retention, Windows: o.Windows, devices: map[devKey]devEntry{}}
 }
 
 // state is one rollup_state row.
@@ -314,5 +316,8 @@ func (e *Engine) Status(ctx context.Context) (store.Status, error) {
 		return s, fmt.Errorf("store status: %w", err)
 	}
 	s.Devices = int(n)
+	if s.Windows, err = e.windowStates(ctx); err != nil {
+		return s, fmt.Errorf("store status: %w", err)
+	}
 	return s, nil
 }

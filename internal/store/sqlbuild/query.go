@@ -287,36 +287,52 @@ func keyArg(d store.Dim, k string) (any, error) {
 	return k, nil
 }
 
-// Query runs q on c.
-func Query(ctx context.Context, d Dialect, c Conn, q store.Query) ([]store.Row, error) {
+// Query implements store.Store: from a sliding window when one holds
+// exactly the range, from the first appearances for distinct attackers per
+// graph bucket, else from the table check chose.
+func (e *Engine) Query(ctx context.Context, q store.Query) ([]store.Row, error) {
 	pl, err := check(&q)
 	if err != nil {
 		return nil, err
+	}
+	if rows, ok, err := e.windowQuery(ctx, q, pl); err != nil {
+		return nil, fmt.Errorf("store query: %w", err)
+	} else if ok {
+		return rows, nil
+	}
+	if sql, args, ok := firstQuery(e.D, q, pl); ok {
+		return scanRows(ctx, e.B, sql, args, q.GroupBy, true)
 	}
 	var ids []int64
 	if q.DeviceTokens != nil {
 		if len(q.DeviceTokens) == 0 {
 			return nil, nil
 		}
-		if ids, err = deviceIDs(ctx, d, c, q.DeviceTokens); err != nil {
+		if ids, err = deviceIDs(ctx, e.D, e.B, q.DeviceTokens); err != nil {
 			return nil, fmt.Errorf("store query: %w", err)
 		}
 	}
-	sql, args, empty, err := buildQuery(d, q, pl, ids)
+	sql, args, empty, err := buildQuery(e.D, q, pl, ids)
 	if err != nil || empty {
 		return nil, err
 	}
+	return scanRows(ctx, e.B, sql, args, q.GroupBy, q.Bucket > 0)
+}
+
+// scanRows runs a query whose columns are [b,] k0..kn, v and reads its
+// rows; the key types follow groupBy.
+func scanRows(ctx context.Context, c Conn, sql string, args []any, groupBy []store.Dim, bucketed bool) ([]store.Row, error) {
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store query: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Row
-	nk := len(q.GroupBy)
+	nk := len(groupBy)
 	dest := make([]any, 0, nk+2)
 	var bucket, value int64
 	keys := make([]any, nk)
-	for i, dim := range q.GroupBy {
+	for i, dim := range groupBy {
 		switch dim {
 		case store.DimIP:
 			keys[i] = new([]byte)
@@ -326,7 +342,7 @@ func Query(ctx context.Context, d Dialect, c Conn, q store.Query) ([]store.Row, 
 			keys[i] = new(string)
 		}
 	}
-	if q.Bucket > 0 {
+	if bucketed {
 		dest = append(dest, &bucket)
 	}
 	dest = append(dest, keys...)
@@ -336,7 +352,7 @@ func Query(ctx context.Context, d Dialect, c Conn, q store.Query) ([]store.Row, 
 			return nil, fmt.Errorf("store query: %w", err)
 		}
 		r := store.Row{Value: value}
-		if q.Bucket > 0 {
+		if bucketed {
 			r.Bucket = time.Unix(bucket, 0).UTC()
 		}
 		if nk > 0 {

@@ -51,10 +51,23 @@ func source(f family, p store.Precision) (table, timeCol, count string) {
 }
 
 // roll recomputes buckets [a, b) of precision p of table t inside tx and
-// returns the rollup rows written.
-func (e *Engine) roll(ctx context.Context, tx Conn, t store.Table, p store.Precision, a, b int64) (int64, error) {
+// returns the rollup rows written. It keeps what derives from those
+// buckets consistent in the same transaction: the sliding windows that
+// hold any of them, and the first appearances of [a, b) and of the
+// horizon after b, up to the bucket `upto` (the watermark: later buckets
+// do not exist yet).
+func (e *Engine) roll(ctx context.Context, tx Conn, t store.Table, p store.Precision, a, b, upto int64) (int64, error) {
 	var total int64
 	w := width(p)
+	wins, err := e.rollWindows(ctx, tx, t, p, a, b)
+	if err != nil {
+		return 0, fmt.Errorf("windows: %w", err)
+	}
+	for _, win := range wins {
+		if err := e.winApply(ctx, tx, win.id, t, p, -1, max(a, win.wstart), min(b, win.wend)); err != nil {
+			return 0, err
+		}
+	}
 	for _, f := range familiesOf(t) {
 		dst := f.base + suffix(p)
 		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE bucket >= %s AND bucket < %s", dst, e.D.Placeholder(1), e.D.Placeholder(2)), a, b); err != nil {
@@ -73,6 +86,16 @@ func (e *Engine) roll(ctx context.Context, tx Conn, t store.Table, p store.Preci
 			return 0, fmt.Errorf("roll up %s: %w", dst, err)
 		}
 		total += n
+	}
+	for _, win := range wins {
+		if err := e.winApply(ctx, tx, win.id, t, p, 1, max(a, win.wstart), min(b, win.wend)); err != nil {
+			return 0, err
+		}
+	}
+	if t == store.Incidents {
+		if err := e.firsts(ctx, tx, p, a, max(b, min(b+horizon(p)*w, upto))); err != nil {
+			return 0, err
+		}
 	}
 	return total, nil
 }
@@ -100,6 +123,9 @@ func (e *Engine) Rollup(ctx context.Context, now time.Time) (store.RollupReport,
 	e.rollMu.Lock()
 	defer e.rollMu.Unlock()
 	var rep store.RollupReport
+	if err := e.backfillFirsts(ctx); err != nil {
+		return rep, err
+	}
 	for _, t := range Tables {
 		for _, p := range Rollups {
 			if err := e.rerollDirty(ctx, t, p, &rep); err != nil {
@@ -109,6 +135,9 @@ func (e *Engine) Rollup(ctx context.Context, now time.Time) (store.RollupReport,
 				return rep, fmt.Errorf("store rollup %v %v: %w", t, p, err)
 			}
 		}
+	}
+	if err := e.slide(ctx); err != nil {
+		return rep, err
 	}
 	rep.Took = time.Since(start)
 	return rep, nil
@@ -157,7 +186,7 @@ func (e *Engine) rerollDirty(ctx context.Context, t store.Table, p store.Precisi
 				a, b := buckets[i], buckets[j-1]+w
 				a = max(a, ceilTo(kept, w)) // never rebuild from a retained-away source
 				if a < b {
-					n, err := e.roll(ctx, tx, t, p, a, b)
+					n, err := e.roll(ctx, tx, t, p, a, b, st[[2]int{int(t), int(p)}].watermark)
 					if err != nil {
 						return err
 					}
@@ -236,7 +265,7 @@ func (e *Engine) advance(ctx context.Context, t store.Table, p store.Precision, 
 				b = min(a+batchSpan(p), limit)
 				// [wm, a) has no source rows: roll it with the batch so
 				// that stale rows there (none are expected) go too.
-				n, err := e.roll(ctx, tx, t, p, wm, b)
+				n, err := e.roll(ctx, tx, t, p, wm, b, b)
 				if err != nil {
 					return err
 				}
@@ -284,7 +313,7 @@ func (e *Engine) Rebuild(ctx context.Context, p store.Precision, from, to time.T
 						b = b0 // nothing (more) to do
 						return nil
 					}
-					n, err := e.roll(ctx, tx, t, p, a, b)
+					n, err := e.roll(ctx, tx, t, p, a, b, wm)
 					if err != nil {
 						return err
 					}
@@ -343,6 +372,16 @@ func (e *Engine) Retain(ctx context.Context, now time.Time) error {
 					cut = min(cut, st[[2]int{int(t), int(p + 1)}].watermark)
 				}
 				cut = floorTo(cut, align)
+				if p > store.Raw {
+					// Never under a sliding window: it subtracts these
+					// rows when it moves past them.
+					if ws, ok, err := scalar(ctx, tx, fmt.Sprintf("SELECT MIN(wstart) FROM window_state WHERE tbl = %s AND prec = %s AND wstart < wend",
+						e.D.Placeholder(1), e.D.Placeholder(2)), int64(t), int64(p)); err != nil {
+						return err
+					} else if ok {
+						cut = min(cut, floorTo(ws, align))
+					}
+				}
 				if cut <= st[[2]int{int(t), int(p)}].keptFrom {
 					return nil
 				}
@@ -351,8 +390,16 @@ func (e *Engine) Retain(ctx context.Context, now time.Time) error {
 						return err
 					}
 				} else {
+					tables := []string{}
 					for _, f := range familiesOf(t) {
-						if _, err := tx.Exec(ctx, "DELETE FROM "+f.base+suffix(p)+" WHERE bucket < "+e.D.Placeholder(1), cut); err != nil {
+						tables = append(tables, f.base+suffix(p))
+					}
+					if t == store.Incidents {
+						plain, byCountry := firstTables(p)
+						tables = append(tables, plain, byCountry)
+					}
+					for _, tb := range tables {
+						if _, err := tx.Exec(ctx, "DELETE FROM "+tb+" WHERE bucket < "+e.D.Placeholder(1), cut); err != nil {
 							return err
 						}
 					}

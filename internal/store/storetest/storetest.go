@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Status", func(t *testing.T) { testStatus(t, get(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, get(t)) })
 	t.Run("RollupEqualsRaw", func(t *testing.T) { testProperty(t, get(t)) })
+	t.Run("Windows", func(t *testing.T) { testWindows(t, get(t)) })
 }
 
 var (
@@ -734,4 +735,102 @@ func testProperty(t *testing.T, s store.Store) {
 			}
 		}
 	}
+}
+
+// windowQueries are the queries a sliding window answers, over its range.
+func windowQueries(ws store.WindowState) []store.Query {
+	D := func(d ...store.Dim) []store.Dim { return d }
+	base := store.Query{Table: ws.Table, Precision: ws.Precision, From: ws.From, To: ws.To}
+	var shapes []store.Query
+	if ws.Table == store.Incidents {
+		shapes = []store.Query{{GroupBy: D(store.DimIP), Measure: store.Count}, {GroupBy: D(store.DimCountry), Measure: store.DistinctIPs}}
+	} else {
+		for _, g := range [][]store.Dim{D(store.DimPassword), D(store.DimUsername), D(store.DimUsername, store.DimPassword), D(store.DimPassword, store.DimUsername)} {
+			shapes = append(shapes, store.Query{GroupBy: g}, store.Query{GroupBy: g, NonEmpty: true})
+		}
+	}
+	var out []store.Query
+	for _, sh := range shapes {
+		for _, limit := range []int{0, 3, 15} {
+			q := base
+			q.GroupBy, q.Measure, q.NonEmpty, q.Limit = sh.GroupBy, sh.Measure, sh.NonEmpty, limit
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// checkWindows compares every window query of every current window with
+// the model, and checks that the store answered them from its windows.
+func checkWindows(t *testing.T, s store.Store, m *Model, what string) {
+	t.Helper()
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := s.(interface{ WindowHits() int64 })
+	if hits == nil {
+		t.Fatalf("%T does not report window hits", s)
+	}
+	current := 0
+	for _, ws := range st.Windows {
+		if !ws.Current {
+			continue
+		}
+		current++
+		before := hits.WindowHits()
+		qs := windowQueries(ws)
+		for _, q := range qs {
+			check(t, s, m, q)
+		}
+		if got := hits.WindowHits() - before; got != int64(len(qs)) {
+			t.Errorf("%s: window %v %v/%v answered %d of %d queries", what, ws.Table, ws.Precision, ws.Span, got, len(qs))
+		}
+	}
+	if want := 2 * len(store.DefaultWindows); current != want {
+		t.Errorf("%s: %d current windows, want %d: %+v", what, current, want, st.Windows)
+	}
+}
+
+// testWindows checks the sliding windows through their life: the first
+// build, late rows inside them, moving forward, a rebuild, retention and a
+// downtime longer than a window.
+func testWindows(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	m := &Model{}
+	r := rand.New(rand.NewPCG(21, 22))
+	day := 24 * time.Hour
+	insert(t, s, m, Gen(r, T0, T0.Add(40*day), 3000))
+	now := T0.Add(40*day + time.Hour)
+	rollup(t, s, now)
+	checkWindows(t, s, m, "first build")
+
+	// Late rows inside every window (raw rows are still there: no Retain
+	// yet), then a rollup re-rolls their buckets and fixes the windows.
+	insert(t, s, m, Gen(r, T0.Add(35*day), T0.Add(39*day), 200))
+	insert(t, s, m, Gen(r, T0.Add(20*day), T0.Add(21*day), 100))
+	rollup(t, s, now.Add(time.Minute))
+	checkWindows(t, s, m, "late rows")
+
+	// Days go by: the windows move, subtracting the days that left.
+	for i := range 5 {
+		insert(t, s, m, Gen(r, now.Add(time.Duration(i)*day), now.Add(time.Duration(i+1)*day), 300))
+		rollup(t, s, now.Add(time.Duration(i+1)*day))
+	}
+	now = now.Add(5 * day)
+	checkWindows(t, s, m, "moved")
+
+	if _, err := s.Rebuild(ctx, store.Quarter, T0, now.Add(-day)); err != nil {
+		t.Fatal(err)
+	}
+	checkWindows(t, s, m, "rebuild")
+	if err := s.Retain(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	checkWindows(t, s, m, "retain")
+
+	// Downtime of 20 days: the week's window starts over.
+	insert(t, s, m, Gen(r, now.Add(20*day), now.Add(21*day), 300))
+	rollup(t, s, now.Add(22*day))
+	checkWindows(t, s, m, "after downtime")
 }
