@@ -120,7 +120,21 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	}
 	e.mu.Unlock()
 	e.misses.Add(1)
-	ch := e.refreshShared(ctx, req, res.Precached)
+	ch := e.flight.DoChan(key, func() (any, error) {
+		// A flight for this key may have filled the cache between the
+		// look above and joining: then there is nothing to compute.
+		e.mu.Lock()
+		en, ok := e.cache[key]
+		if ok && e.fresh(en, p, end, now) {
+			r := en.res
+			e.mu.Unlock()
+			return r, nil
+		}
+		e.mu.Unlock()
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		return e.refresh(c, req, res.Precached)
+	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {

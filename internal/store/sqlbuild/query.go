@@ -131,7 +131,14 @@ func check(q *store.Query) (plan, error) {
 				base = "incidents_ip"
 			case needDev:
 				base = "incidents_dev"
+			case !slices.Contains(q.GroupBy, store.DimCountry):
+				base = "incidents_ta"
+			case !needTA:
+				base = "incidents_c"
 			}
+		}
+		if q.Table == store.Ports && !slices.Contains(q.GroupBy, store.DimPort) {
+			base = "ports_p"
 		}
 		pl.table = base + suffix(q.Precision)
 	default:

@@ -137,8 +137,12 @@ type family struct {
 }
 
 var families = []family{
-	// Counts by trap, action and country: small, serves most graphs.
+	// Counts by trap, action and country.
 	{store.Incidents, "incidents", []string{"trap", "action", "country"}},
+	// The same narrowed to trap and action, and to country: a few rows per
+	// bucket for the totals and the rankings over a year.
+	{store.Incidents, "incidents_ta", []string{"trap", "action"}},
+	{store.Incidents, "incidents_c", []string{"country"}},
 	// Per device, for the "My Devices" view (filtered by device first).
 	{store.Incidents, "incidents_dev", []string{"device_id", "trap", "action", "country"}},
 	// Per attacker address: exact distinct counts, top attackers, one
@@ -146,6 +150,8 @@ var families = []family{
 	{store.Incidents, "incidents_ip", []string{"ip", "country"}},
 	{store.Passwords, "passwords", []string{"trap", "username", "password"}},
 	{store.Ports, "ports", []string{"port", "protocol"}},
+	// Ports by protocol only: totals without a thousand ports per bucket.
+	{store.Ports, "ports_p", []string{"protocol"}},
 }
 
 func familiesOf(t store.Table) []family {

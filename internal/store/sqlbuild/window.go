@@ -39,7 +39,7 @@ func winStep(p store.Precision) int64 {
 }
 
 // windowTables are the tables whose windows are kept.
-var windowTables = []store.Table{store.Incidents, store.Passwords}
+var windowTables = []store.Table{store.Incidents, store.Passwords, store.Ports}
 
 // winState is a window_state row.
 type winState struct {
@@ -126,6 +126,15 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 				return fmt.Errorf("window %d: %w", id, err)
 			}
 		}
+	case store.Ports:
+		if err := upsert("win_port", "protocol, port"); err != nil {
+			return err
+		}
+		if sign < 0 {
+			if _, err := tx.Exec(ctx, "DELETE FROM win_port WHERE win = "+ph1+" AND n <= 0", id); err != nil {
+				return fmt.Errorf("window %d: %w", id, err)
+			}
+		}
 	case store.Passwords:
 		for _, s := range [][2]string{{"win_password", "password"}, {"win_username", "username"}, {"win_combo", "username, password"}} {
 			if err := upsert(s[0], s[1]); err != nil {
@@ -145,6 +154,7 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 var winTables = map[store.Table][]string{
 	store.Incidents: {"win_ip", "win_ipc", "win_country"},
 	store.Passwords: {"win_password", "win_username", "win_combo"},
+	store.Ports:     {"win_port"},
 }
 
 func (e *Engine) winClear(ctx context.Context, tx Conn, id int64, t store.Table) error {
@@ -335,6 +345,10 @@ func (e *Engine) windowQuery(ctx context.Context, q store.Query, pl plan) ([]sto
 		table, sel, keys = "win_ip", "ip AS k0, n AS v", q.GroupBy
 	case q.Table == store.Incidents && q.Measure == store.DistinctIPs && slices.Equal(q.GroupBy, []store.Dim{store.DimCountry}):
 		table, sel, keys = "win_country", "country"+e.D.Collate+" AS k0, attackers AS v", q.GroupBy
+	case q.Table == store.Ports && q.Measure == store.Count && slices.Equal(q.GroupBy, []store.Dim{store.DimProtocol, store.DimPort}):
+		table, sel, keys = "win_port", "protocol"+e.D.Collate+" AS k0, port AS k1, n AS v", q.GroupBy
+	case q.Table == store.Ports && q.Measure == store.Count && slices.Equal(q.GroupBy, []store.Dim{store.DimPort, store.DimProtocol}):
+		table, sel, keys = "win_port", "port AS k0, protocol"+e.D.Collate+" AS k1, n AS v", q.GroupBy
 	case q.Table == store.Passwords && q.Measure == store.Count && len(q.GroupBy) > 0:
 		switch {
 		case slices.Equal(q.GroupBy, []store.Dim{store.DimPassword}):

@@ -742,9 +742,12 @@ func windowQueries(ws store.WindowState) []store.Query {
 	D := func(d ...store.Dim) []store.Dim { return d }
 	base := store.Query{Table: ws.Table, Precision: ws.Precision, From: ws.From, To: ws.To}
 	var shapes []store.Query
-	if ws.Table == store.Incidents {
+	switch ws.Table {
+	case store.Incidents:
 		shapes = []store.Query{{GroupBy: D(store.DimIP), Measure: store.Count}, {GroupBy: D(store.DimCountry), Measure: store.DistinctIPs}}
-	} else {
+	case store.Ports:
+		shapes = []store.Query{{GroupBy: D(store.DimProtocol, store.DimPort)}, {GroupBy: D(store.DimPort, store.DimProtocol)}}
+	default:
 		for _, g := range [][]store.Dim{D(store.DimPassword), D(store.DimUsername), D(store.DimUsername, store.DimPassword), D(store.DimPassword, store.DimUsername)} {
 			shapes = append(shapes, store.Query{GroupBy: g}, store.Query{GroupBy: g, NonEmpty: true})
 		}
@@ -787,7 +790,7 @@ func checkWindows(t *testing.T, s store.Store, m *Model, what string) {
 			t.Errorf("%s: window %v %v/%v answered %d of %d queries", what, ws.Table, ws.Precision, ws.Span, got, len(qs))
 		}
 	}
-	if want := 2 * len(store.DefaultWindows); current != want {
+	if want := 3 * len(store.DefaultWindows); current != want {
 		t.Errorf("%s: %d current windows, want %d: %+v", what, current, want, st.Windows)
 	}
 }

@@ -17,7 +17,7 @@ CREATE TABLE incidents_firstc_15m (
     country TEXT NOT NULL,
     lag INTEGER NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (bucket, country, lag)
+    PRIMARY KEY (country, bucket, lag)
 ) WITHOUT ROWID;
 CREATE TABLE incidents_first_1h (
     bucket BIGINT NOT NULL,
@@ -30,7 +30,7 @@ CREATE TABLE incidents_firstc_1h (
     country TEXT NOT NULL,
     lag INTEGER NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (bucket, country, lag)
+    PRIMARY KEY (country, bucket, lag)
 ) WITHOUT ROWID;
 CREATE TABLE incidents_first_1d (
     bucket BIGINT NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE incidents_firstc_1d (
     country TEXT NOT NULL,
     lag INTEGER NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (bucket, country, lag)
+    PRIMARY KEY (country, bucket, lag)
 ) WITHOUT ROWID;
 
 -- Sliding windows: running totals over [wstart, wend) of one rollup
@@ -101,3 +101,82 @@ CREATE TABLE win_combo (
     PRIMARY KEY (win, username, password)
 ) WITHOUT ROWID;
 CREATE INDEX win_combo_top ON win_combo (win, n DESC, username, password);
+CREATE TABLE win_port (
+    win INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (win, protocol, port)
+) WITHOUT ROWID;
+CREATE INDEX win_port_top ON win_port (win, n DESC, protocol, port);
+
+-- Narrow count rollups: the graphs and top lists that group by trap and
+-- action, by country, or by protocol alone (and the totals) read a few
+-- rows per bucket instead of every (country, trap, action) or (port,
+-- protocol) combination. Filled from the existing rollups.
+CREATE TABLE incidents_ta_15m (
+    bucket BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    action TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, trap, action)
+) WITHOUT ROWID;
+INSERT INTO incidents_ta_15m (bucket, trap, action, n) SELECT bucket, trap, action, SUM(n) FROM incidents_15m GROUP BY bucket, trap, action;
+CREATE TABLE incidents_c_15m (
+    bucket BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country)
+) WITHOUT ROWID;
+INSERT INTO incidents_c_15m (bucket, country, n) SELECT bucket, country, SUM(n) FROM incidents_15m GROUP BY bucket, country;
+CREATE TABLE ports_p_15m (
+    bucket BIGINT NOT NULL,
+    protocol TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol)
+) WITHOUT ROWID;
+INSERT INTO ports_p_15m (bucket, protocol, n) SELECT bucket, protocol, SUM(n) FROM ports_15m GROUP BY bucket, protocol;
+CREATE TABLE incidents_ta_1h (
+    bucket BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    action TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, trap, action)
+) WITHOUT ROWID;
+INSERT INTO incidents_ta_1h (bucket, trap, action, n) SELECT bucket, trap, action, SUM(n) FROM incidents_1h GROUP BY bucket, trap, action;
+CREATE TABLE incidents_c_1h (
+    bucket BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country)
+) WITHOUT ROWID;
+INSERT INTO incidents_c_1h (bucket, country, n) SELECT bucket, country, SUM(n) FROM incidents_1h GROUP BY bucket, country;
+CREATE TABLE ports_p_1h (
+    bucket BIGINT NOT NULL,
+    protocol TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol)
+) WITHOUT ROWID;
+INSERT INTO ports_p_1h (bucket, protocol, n) SELECT bucket, protocol, SUM(n) FROM ports_1h GROUP BY bucket, protocol;
+CREATE TABLE incidents_ta_1d (
+    bucket BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    action TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, trap, action)
+) WITHOUT ROWID;
+INSERT INTO incidents_ta_1d (bucket, trap, action, n) SELECT bucket, trap, action, SUM(n) FROM incidents_1d GROUP BY bucket, trap, action;
+CREATE TABLE incidents_c_1d (
+    bucket BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, country)
+) WITHOUT ROWID;
+INSERT INTO incidents_c_1d (bucket, country, n) SELECT bucket, country, SUM(n) FROM incidents_1d GROUP BY bucket, country;
+CREATE TABLE ports_p_1d (
+    bucket BIGINT NOT NULL,
+    protocol TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, protocol)
+) WITHOUT ROWID;
+INSERT INTO ports_p_1d (bucket, protocol, n) SELECT bucket, protocol, SUM(n) FROM ports_1d GROUP BY bucket, protocol;
