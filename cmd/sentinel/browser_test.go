@@ -192,6 +192,22 @@ func TestBrowserOverview(t *testing.T) {
 	if scripts > 1 {
 		t.Errorf("%d script elements: attacker text became markup", scripts)
 	}
+	// The greylist's index in the site's layout: navigation, styles and
+	// the dark-mode script, under the site's CSP (a violation would be a
+	// console error).
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/greylist-data/"), chromedp.WaitVisible("nav.nav")); err != nil {
+		t.Fatal(err)
+	}
+	var grey struct {
+		Current, MaxWidth string
+		Toggle            bool
+	}
+	eval(`({Current: document.querySelector("nav.nav a[aria-current]").textContent,
+		MaxWidth: getComputedStyle(document.querySelector("main")).maxWidth,
+		Toggle: !document.getElementById("theme").hidden})`, &grey)
+	if grey.Current != "Greylist" || grey.MaxWidth != "1200px" || !grey.Toggle {
+		t.Errorf("greylist page: %+v", grey)
+	}
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}

@@ -312,6 +312,12 @@ func TestCrashLosesAtMostTheLastSecond(t *testing.T) {
 func TestQuickstart(t *testing.T) {
 	ports := [3]int{freePort(t), freePort(t), freePort(t)}
 	p := startSentinel(t, t.TempDir(), ports)
+	// The greylist's index is one of the site's pages.
+	resp, page := httpGet(t, "http://"+p.httpA+"/greylist-data/")
+	if resp.StatusCode != 200 || !strings.Contains(page, `<nav class="nav"`) || !strings.Contains(page, `<a href="/greylist-data/" aria-current="page">Greylist</a>`) ||
+		!strings.Contains(page, "<h1>Greylist data</h1>") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("/greylist-data/: %d %v\n%s", resp.StatusCode, resp.Header, page)
+	}
 	watch := exec.Command(filepath.Join(binDir, "dynfw-client"), "--backend", "print", "-s", "127.0.0.1", "-p", fmt.Sprint(ports[0]),
 		"--cert-url", "http://"+p.httpA+"/dynfw.pub", "--key-dir", t.TempDir())
 	out, _ := watch.StdoutPipe()

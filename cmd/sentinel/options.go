@@ -131,6 +131,12 @@ func defaultDataDir() string {
 	return "sentinel-data"
 }
 
+// defaultViewDataDir is the data directory of `sentinel view`: its own,
+// under the server's default, so that a view on the server's machine
+// never shares the password index with `sentinel run` (each process
+// rewrites its index when it compacts).
+func defaultViewDataDir() string { return filepath.Join(defaultDataDir(), "view") }
+
 func newRunOptions() *runOptions {
 	o := &runOptions{}
 	s := config.New("sentinel run", "SENTINEL_")

@@ -98,7 +98,9 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		return nil, err
 	}
 	srv.OnShutdown(vs.hub.Close)
-	corpus, err := openCorpus(ctx, o.data, vs.store, log)
+	// The recorder adds what arrives from now on; the replay covers what
+	// was stored before, to the end of this second.
+	corpus, err := openCorpus(ctx, o.data, vs.store, time.Now().UTC().Truncate(time.Second).Add(time.Second), log)
 	if err != nil {
 		vs.close()
 		return nil, err
@@ -110,6 +112,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		}})
 	core.AddSink(rec)
 	vs.register(srv.Mux())
+	srv.Greylist().SetLayout(vs.view.Wrap)
 	corpus.Register(srv.Mux())
 	corpus.RegisterPages(srv.Mux(), vs.view.Wrap)
 	registerViewMetrics(srv, vs, rec)

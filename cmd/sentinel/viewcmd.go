@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
@@ -25,13 +27,18 @@ import (
 // several view instances can run on different machines.
 func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
-		vo         viewOptions
-		listen     string
-		explainURL string
-		maintain   bool
-		verbose    bool
-		logFormat  string
-		cfgFile    string
+		vo          viewOptions
+		listen      string
+		explainURL  string
+		maintain    bool
+		verbose     bool
+		logFormat   string
+		cfgFile     string
+		data        string
+		greylistDir string
+		grey        greylistSection
+		pwPoll      time.Duration
+		pwSettle    time.Duration
 	)
 	s := config.New("sentinel view", "SENTINEL_")
 	s.String(&cfgFile, "config", nil, "", "config file (TOML)")
@@ -39,11 +46,16 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.String(&listen, "http-listen", nil, ":8080", "HTTP listener of the web view")
 	s.String(&explainURL, "explain-url", nil, "", "base URL of a sentinel server whose /api/v1/addresses explains attackers on their pages")
 	s.Bool(&maintain, "maintain", nil, false, "also run rollups and retention (normally the ingest process does; running both is harmless)")
+	s.String(&data, "data", nil, defaultViewDataDir(), "data directory of this view: the password checker's index passwords.idx (created if missing; not the server's)")
+	s.String(&greylistDir, "greylist-dir", nil, "", "greylist directory to serve read-only at /greylist-data/, e.g. a shared copy of the server's <data>/greylist (empty: no greylist)")
+	s.Duration(&pwPoll, "passwords-poll", nil, 10*time.Second, "how often the password checker reads new passwords from the database")
+	s.Duration(&pwSettle, "passwords-settle", nil, 30*time.Second, "how long after its time a password row is read; rows stored later than that may be missed")
 	s.Bool(&verbose, "verbose", []string{"v"}, false, "debug logging")
 	s.String(&logFormat, "log-format", nil, "text", "log format: text or json")
+	s.Section("greylist", &grey)
 	if err := s.Parse(args, "config", ""); err != nil {
 		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprint(stdout, "Usage: sentinel view --db URL [options]\n\nServes Sentinel View (statistics pages and /api/resource) from a database\nthat `sentinel run --db` fills.\n\nOptions:\n")
+			fmt.Fprint(stdout, "Usage: sentinel view --db URL [options]\n\nServes Sentinel View (statistics pages, /api/resource, the password checker\nand, with --greylist-dir, the greylist) from a database that `sentinel run\n--db` fills. [greylist] in the config file sets license-url and\nattribution, as for the server.\n\nOptions:\n")
 			s.Usage(stdout)
 			return 0
 		}
@@ -52,6 +64,10 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if vo.db == "" {
 		fmt.Fprintln(stderr, "sentinel view: --db is required")
+		return 2
+	}
+	if pwPoll <= 0 || pwSettle < 0 {
+		fmt.Fprintln(stderr, "sentinel view: --passwords-poll must be positive and --passwords-settle not negative")
 		return 2
 	}
 	log := newLogger(verbose, logFormat, stderr)
@@ -63,6 +79,14 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if vo.dynfwURL != "" {
 		links = append(links, view.Link{Label: "DynFW live", Href: "/dynfw/"})
 	}
+	links = append(links, view.Link{Label: "Password check", Href: "/passcheck/"})
+	if greylistDir != "" {
+		links = append(links, view.Link{Label: "Greylist", Href: greylist.URLPrefix})
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		fmt.Fprintf(stderr, "sentinel view: data directory: %v\n", err)
+		return 1
+	}
 	vs, err := openViewStack(ctx, &vo, "", maintain, explain, links, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
@@ -71,6 +95,27 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer vs.close()
 	mux := http.NewServeMux()
 	vs.register(mux)
+	// The password checker: an index of this view's own, kept current
+	// from the password rows that the ingest process stores.
+	tail := &corpusTail{store: vs.store, log: log, poll: pwPoll, settle: pwSettle, compact: 15 * time.Minute, now: time.Now}
+	if err := tail.open(ctx, data); err != nil {
+		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
+		return 1
+	}
+	defer tail.corpus.Close()
+	tail.corpus.Register(mux)
+	tail.corpus.RegisterPages(mux, vs.view.Wrap)
+	if greylistDir != "" {
+		gs, err := greylist.Open(greylistDir, greylist.Options{ReadOnly: true, LicenseURL: grey.LicenseURL,
+			Attribution: grey.Attribution, Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "sentinel view: --greylist-dir: %v\n", err)
+			return 1
+		}
+		defer gs.Close()
+		gs.SetLayout(vs.view.Wrap)
+		mux.Handle(greylist.URLPrefix, gs.Handler())
+	}
 	if vo.dynfwURL != "" {
 		if err := vs.follow(ctx, vo.dynfwURL, vo.dynfwCert, log); err != nil {
 			fmt.Fprintf(stderr, "sentinel view: %v\n", err)
@@ -88,6 +133,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hs.RegisterOnShutdown(vs.hub.Close)
 	var wg sync.WaitGroup
 	wg.Go(func() { vs.engine.Run(ctx) })
+	wg.Go(func() { tail.run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -209,6 +255,16 @@ func statsCommand(ctx context.Context, st store.Store, args []string, w io.Write
 				wm = r.Watermark.UTC().Format(time.RFC3339)
 			}
 			fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\n", r.Table, r.Precision, wm, r.Dirty, r.Rows)
+		}
+		if len(s.Windows) > 0 {
+			fmt.Fprintln(tw, "\nsliding window\tfrom\tto\tcurrent")
+			for _, sw := range s.Windows {
+				from, to := "none", "none"
+				if !sw.From.IsZero() {
+					from, to = sw.From.Format(time.RFC3339), sw.To.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s %s %v\t%s\t%s\t%v\n", sw.Table, sw.Precision, sw.Span, from, to, sw.Current)
+			}
 		}
 		return tw.Flush()
 	case "rollup":

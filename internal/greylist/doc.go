@@ -20,8 +20,12 @@
 //
 // Every file is replaced atomically (temporary file, fsync, rename, fsync of
 // the directory), so a reader or a concurrent HTTP response never sees a
-// partial file. Store.Handler serves the tree under /greylist-data/, and
-// Store.Catalog tells other pages (the web view) what exists.
+// partial file. Store.Handler serves the tree under /greylist-data/, its
+// HTML indexes as bare pages or, after Store.SetLayout, inside a site's
+// layout (the web view's, which cmd/sentinel hands in: this package does
+// not depend on it), and Store.Catalog tells other pages what exists. A
+// store opened with Options.ReadOnly serves a directory that another
+// process writes, and writes nothing itself.
 //
 // # Formats
 //

@@ -37,9 +37,10 @@ const (
 // Files carry Content-Type, a strong ETag (the content's hash, computed once
 // per file version), Last-Modified (the snapshot time) and Cache-Control,
 // and answer conditional requests, HEAD and Range through http.ServeContent.
-// Indexes are small HTML pages (no scripts, no styles) or, with
-// ?format=json or an Accept header that prefers application/json, the
-// Catalog as JSON (for the year index, restricted to that year).
+// Indexes are HTML pages or, with ?format=json or an Accept header that
+// prefers application/json, the Catalog as JSON (for the year index,
+// restricted to that year). The HTML is a small bare page (no scripts, no
+// styles), or the site's page when SetLayout gave a layout.
 //
 // Any other path is 404, including every spelling of "..", encoded slashes
 // and backslashes, and names that resolve through a symbolic link to
@@ -211,7 +212,12 @@ func (s *Store) serveIndex(w http.ResponseWriter, r *http.Request, t target) {
 		h.Set("Content-Type", JSON.ContentType())
 		h.Set("Access-Control-Allow-Origin", "*")
 	} else {
-		if err := indexTemplate.Execute(&body, newIndexPage(cat, t)); err != nil {
+		page := s.newIndexPage(cat, t)
+		if layout := s.layout.Load(); layout != nil {
+			s.serveInLayout(w, r, *layout, page)
+			return
+		}
+		if err := indexTemplate.ExecuteTemplate(&body, "bare", page); err != nil {
 			s.log.Error("greylist index", "err", err)
 			http.Error(w, "500 internal server error", http.StatusInternalServerError)
 			return
@@ -285,21 +291,68 @@ func acceptQ(values []string) (qJSON, qHTML float64) {
 	return qJSON, qHTML
 }
 
+// Layout renders a page inside a site's layout: navigation, styles,
+// footer. title is plain text; head and body are trusted markup, produced
+// here by html/template. view.View.Wrap is one; it writes the whole
+// response, headers (Content-Type, Content-Security-Policy) included.
+type Layout func(w http.ResponseWriter, r *http.Request, title string, head, body template.HTML)
+
+// SetLayout makes the HTML indexes render through layout (nil: back to
+// the bare pages). The files and the JSON indexes are unaffected. Call it
+// before the handler serves; it is safe to call concurrently all the same.
+func (s *Store) SetLayout(layout Layout) {
+	if layout == nil {
+		s.layout.Store(nil)
+		return
+	}
+	s.layout.Store(&layout)
+}
+
+// serveInLayout renders the index's content and hands it to layout. The
+// response has no ETag: the layout decides the bytes (and their
+// compression).
+func (s *Store) serveInLayout(w http.ResponseWriter, r *http.Request, layout Layout, page indexPage) {
+	var head, body bytes.Buffer
+	if err := indexTemplate.ExecuteTemplate(&head, "head", page); err != nil {
+		s.log.Error("greylist index", "err", err)
+		http.Error(w, "500 internal server error", http.StatusInternalServerError)
+		return
+	}
+	if err := indexTemplate.ExecuteTemplate(&body, "content", page); err != nil {
+		s.log.Error("greylist index", "err", err)
+		http.Error(w, "500 internal server error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Vary", "Accept")
+	h.Set("Cache-Control", cacheIndex)
+	// Both come from html/template, which escaped every value.
+	layout(w, r, page.Title, template.HTML(head.String()), template.HTML(body.String()))
+}
+
+// recentDays is how many days the top index lists besides the years.
+const recentDays = 7
+
 // indexPage is what the HTML index shows, newest first, since people look
 // for recent days.
 type indexPage struct {
 	Title   string
 	Root    bool
+	Year    int // the year index's year; 0 for the others
 	Latest  *latestView
-	License string
-	Years   []yearView
-	Archive string
-	Up      string
+	License string // path of LICENSE.txt, empty when absent
+	// LicenseURL and Attribution are the store's options: the licence
+	// named in the files and whom to credit.
+	LicenseURL, Attribution string
+	Years                   []yearView
+	Recent                  []dayView // top index: the latest days
+	Archive                 string
+	Up                      string
 }
 
 type latestView struct {
-	Time, ISO string
-	Links     []link
+	Time, ISO       string
+	CSV, JSON, Text string // paths; empty when the file is missing
 }
 
 type yearView struct {
@@ -326,8 +379,9 @@ func formatLinks(files map[Format]string) []link {
 	return ls
 }
 
-func newIndexPage(c Catalog, t target) indexPage {
-	p := indexPage{Title: "Greylist archive", Root: t.root, License: c.License,
+func (s *Store) newIndexPage(c Catalog, t target) indexPage {
+	p := indexPage{Title: "Greylist archive", Root: t.root, Year: t.year, License: c.License,
+		LicenseURL: s.opts.LicenseURL, Attribution: s.opts.Attribution,
 		Archive: URLPrefix + archiveDir + "/", Up: URLPrefix}
 	switch {
 	case t.root:
@@ -338,22 +392,34 @@ func newIndexPage(c Catalog, t target) indexPage {
 	}
 	if l := c.Latest; l != nil {
 		p.Latest = &latestView{
-			Time:  l.Time.UTC().Format("2006-01-02 15:04 UTC"),
-			ISO:   l.Time.UTC().Format(time.RFC3339),
-			Links: formatLinks(l.Files),
+			Time: l.Time.UTC().Format("2006-01-02 15:04 UTC"),
+			ISO:  l.Time.UTC().Format(time.RFC3339),
+			CSV:  l.Files[CSV], JSON: l.Files[JSON], Text: l.Files[Text],
 		}
 	}
 	for _, y := range slices.Backward(c.Years) {
 		yv := yearView{Year: y.Year, Href: URLPrefix + yearDir(y.Year) + "/"}
 		for _, d := range slices.Backward(y.Days) {
-			yv.Days = append(yv.Days, dayView{Date: d.Date, Links: formatLinks(d.Files)})
+			dv := dayView{Date: d.Date, Links: formatLinks(d.Files)}
+			yv.Days = append(yv.Days, dv)
+			if t.root && len(p.Recent) < recentDays {
+				p.Recent = append(p.Recent, dv)
+			}
 		}
 		p.Years = append(p.Years, yv)
 	}
 	return p
 }
 
-var indexTemplate = template.Must(template.New("index").Parse(`<!DOCTYPE html>
+// indexTemplate renders an index: "content" is the page's body, which
+// "bare" wraps in a minimal document and a Layout in the site's; "head"
+// is what the layout adds to the head. The markup uses no inline style or
+// script (the bare page's CSP forbids them, and so does the site's); the
+// classes are the site's (card, grid, facts, intro) and a few of its own
+// (gl-*), which the bare page leaves unstyled.
+var indexTemplate = template.Must(template.New("index").Parse(`
+{{- define "bare" -}}
+<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -362,42 +428,100 @@ var indexTemplate = template.Must(template.New("index").Parse(`<!DOCTYPE html>
 </head>
 <body>
 <h1>{{.Title}}</h1>
+{{template "content" .}}
+</body>
+</html>
+{{end}}
+
+{{- define "head" -}}
+<link rel="alternate" type="application/json" href="?format=json" title="This index as JSON">
+{{- end}}
+
+{{- define "links"}}{{range $i, $l := .}}{{if $i}} | {{end}}<a href="{{$l.Href}}">{{$l.Label}}</a>{{end}}{{end}}
+
+{{- define "content" -}}
 {{- if .Root}}
-<p>Daily snapshots of the DynFW greylist: addresses seen attacking Sentinel probes, with tags that say how.</p>
+<p class="intro">Daily snapshots of the DynFW greylist: addresses seen attacking Sentinel probes, with tags that say how.
+One snapshot is taken every UTC day and kept in the archive.</p>
+<div class="grid gl">
+<section class="card gl-latest">
 <h2>Latest snapshot</h2>
 {{- with .Latest}}
-<p>Taken <time datetime="{{.ISO}}">{{.Time}}</time>:
-{{range $i, $l := .Links}}{{if $i}} | {{end}}<a href="{{$l.Href}}">{{$l.Label}}</a>{{end}}</p>
+<p>Taken <time datetime="{{.ISO}}">{{.Time}}</time>.</p>
+{{- with .CSV}}
+<p class="gl-main"><a class="gl-download" href="{{.}}">greylist-latest.csv</a></p>
+{{- end}}
+{{- if or .JSON .Text}}
+<p>{{if .CSV}}Also as{{else}}As{{end}} {{with .JSON}}<a href="{{.}}">JSON</a>{{end}}{{if and .JSON .Text}} and {{end}}{{with .Text}}<a href="{{.}}">plain text</a>{{end}}.</p>
+{{- end}}
 {{- else}}
 <p>No snapshot yet.</p>
 {{- end}}
+</section>
+<section class="card gl-archive">
 <h2>Archive</h2>
 {{- if .Years}}
 <ul>
 {{- range .Years}}
-<li><a href="{{.Href}}">{{.Year}}</a>: {{len .Days}} days</li>
+<li><a href="{{.Href}}">{{.Year}}</a>: {{len .Days}} day{{if ne (len .Days) 1}}s{{end}}</li>
+{{- end}}
+</ul>
+<h3>Latest days</h3>
+<ul class="gl-days">
+{{- range .Recent}}
+<li>{{.Date}}: {{template "links" .Links}}</li>
 {{- end}}
 </ul>
 <p><a href="{{.Archive}}">Every archived day</a></p>
 {{- else}}
 <p>No archived days yet.</p>
 {{- end}}
+</section>
+</div>
+<section class="card gl-formats">
+<h2>Formats</h2>
+<dl class="facts">
+<dt>CSV</dt>
+<dd>The Turris Sentinel greylist format: a comment line
+<code># For the terms of use see {{.LicenseURL}}</code>, the header
+<code>Address,Tags</code>, then one row per address or CIDR prefix. <code>Tags</code>
+lists how the address attacked (<code>telnet</code>, <code>ftp</code>, <code>smtp</code>,
+<code>http</code>, <code>haas</code>, <code>port_scan</code>, <code>ssh</code>, …), sorted and joined with
+commas, the field quoted when there are several: <code>5.6.7.8,"ftp,telnet"</code>.
+Lines end in LF.</dd>
+<dt>JSON</dt>
+<dd>One object, one entry per line:
+<code>{"generated":"2024-03-10T00:00:00Z","license":"…","count":2,"entries":[{"address":"1.2.3.4","tags":["telnet"]},{"address":"10.0.0.0/8","tags":[]}]}</code></dd>
+<dt>Plain text</dt>
+<dd>One address or prefix per line and nothing else, for ipset, nftables
+and router import scripts.</dd>
+</dl>
+<p>Single addresses have no prefix length, prefixes are in CIDR notation.
+Every file carries <code>ETag</code> and <code>Last-Modified</code> (the snapshot time)
+and answers conditional requests (<code>If-None-Match</code>,
+<code>If-Modified-Since</code>) with 304 Not Modified, so a poller downloads a file
+only when it changed, for example with curl, whose <code>-R</code> keeps the
+server's time on the file that <code>-z</code> compares next time:</p>
+<pre><code>curl -R -z greylist-latest.csv -o greylist-latest.csv https://SERVER/greylist-data/greylist-latest.csv</code></pre>
+<p>This index is also available <a href="?format=json">as JSON</a>.</p>
+</section>
 {{- else}}
 {{- range .Years}}
+{{- if not $.Year}}
 <h2><a href="{{.Href}}">{{.Year}}</a></h2>
-<ul>
+{{- end}}
+<ul class="gl-days">
 {{- range .Days}}
-<li>{{.Date}}: {{range $i, $l := .Links}}{{if $i}} | {{end}}<a href="{{$l.Href}}">{{$l.Label}}</a>{{end}}</li>
+<li>{{.Date}}: {{template "links" .Links}}</li>
 {{- end}}
 </ul>
 {{- else}}
 <p>No archived days yet.</p>
 {{- end}}
-{{- end}}
-{{- with .License}}
-<p>Terms of use: <a href="{{.}}">LICENSE.txt</a></p>
-{{- end}}
 <p>This index as <a href="?format=json">JSON</a>.{{with .Up}} <a href="{{.}}">Up</a>{{end}}</p>
-</body>
-</html>
+{{- end}}
+<p class="gl-licence">Published by {{.Attribution}} under
+<a href="{{.LicenseURL}}" rel="license">{{.LicenseURL}}</a>.
+{{- with .License}} Terms of use: <a href="{{.}}">LICENSE.txt</a>.{{end}}</p>
+{{- end}}
 `))

@@ -331,11 +331,22 @@ func TestHandlerIndexHTML(t *testing.T) {
 		{"/greylist-data/", "", []string{
 			"<title>Greylist data</title>",
 			`<time datetime="2024-03-10T00:00:00Z">2024-03-10 00:00 UTC</time>`,
-			`<a href="/greylist-data/greylist-latest.csv">CSV</a> | <a href="/greylist-data/greylist-latest.json">JSON</a> | <a href="/greylist-data/greylist-latest.txt">text</a>`,
+			`<a class="gl-download" href="/greylist-data/greylist-latest.csv">greylist-latest.csv</a>`,
+			`Also as <a href="/greylist-data/greylist-latest.json">JSON</a> and <a href="/greylist-data/greylist-latest.txt">plain text</a>.`,
 			`<li><a href="/greylist-data/archive/2024/">2024</a>: 3 days</li>`,
+			`<li>2024-03-10: <a href="/greylist-data/archive/2024/greylist-2024-03-10.csv">CSV</a> | <a href="/greylist-data/archive/2024/greylist-2024-03-10.json">JSON</a> | <a href="/greylist-data/archive/2024/greylist-2024-03-10.txt">text</a></li>`,
+			`<a href="/greylist-data/archive/">Every archived day</a>`,
+			// The licence line, and the formats explained.
+			`<a href="` + exampleLicense + `" rel="license">`,
 			`<a href="/greylist-data/LICENSE.txt">LICENSE.txt</a>`,
-			`<a href="?format=json">JSON</a>`,
-		}, []string{"2024-03-08:"}},
+			"<code># For the terms of use see " + exampleLicense + "</code>",
+			"<code>Address,Tags</code>",
+			`"entries":[{"address":"1.2.3.4","tags":["telnet"]}`,
+			"One address or prefix per line",
+			"<code>ETag</code> and <code>Last-Modified</code>",
+			"curl -R -z greylist-latest.csv",
+			`<a href="?format=json">as JSON</a>`,
+		}, []string{"Up</a>"}},
 		{"/greylist-data/archive/", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", []string{
 			"<title>Greylist archive</title>",
 			`<li>2024-03-10: <a href="/greylist-data/archive/2024/greylist-2024-03-10.csv">CSV</a>`,
@@ -378,14 +389,20 @@ func TestIndexTemplateEscapes(t *testing.T) {
 	evil := `"><script>alert(1)</script>`
 	c := Catalog{
 		License: "javascript:alert(1)",
+		Latest:  &Latest{Time: march10, Files: map[Format]string{CSV: "javascript:alert(2)", JSON: evil}},
 		Years:   []Year{{2024, []Day{{evil, map[Format]string{CSV: evil}}}}},
 	}
-	var b bytes.Buffer
-	if err := indexTemplate.Execute(&b, newIndexPage(c, target{kind: targetIndex})); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), `href="javascript:`) {
-		t.Errorf("not escaped:\n%s", b.String())
+	s := &Store{opts: Options{LicenseURL: "javascript:alert(3)", Attribution: evil}}
+	for _, tg := range []target{{kind: targetIndex}, {kind: targetIndex, root: true}, {kind: targetIndex, year: 2024}} {
+		for _, name := range []string{"bare", "content", "head"} {
+			var b bytes.Buffer
+			if err := indexTemplate.ExecuteTemplate(&b, name, s.newIndexPage(c, tg)); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(b.String(), "<script>") || strings.Contains(b.String(), `href="javascript:`) {
+				t.Errorf("%s %+v: not escaped:\n%s", name, tg, b.String())
+			}
+		}
 	}
 }
 

@@ -82,7 +82,11 @@ const (
 // source runs on Run's goroutine. Since the catch-up calls it at once, start
 // Run only when source can return the real list: an empty answer from a
 // scorer that is still loading would be published as the day's greylist.
+// On a read-only store Run returns ErrReadOnly at once.
 func (s *Store) Run(ctx context.Context, at TimeOfDay, source func() []Entry) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if at < 0 || at >= 24*60 {
 		return fmt.Errorf("greylist: time of day %d minutes out of range", int(at))
 	}

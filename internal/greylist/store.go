@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,7 +60,17 @@ type Options struct {
 	// Logger receives one line per snapshot, replacement and pruning.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// ReadOnly opens a directory that another process writes (a copy of a
+	// server's <data>/greylist on a shared or synchronised file system) to
+	// serve it: Open then creates, removes and writes nothing (the
+	// directory must exist; LICENSE.txt is served only if it is there),
+	// and Snapshot and Run return ErrReadOnly.
+	ReadOnly bool
 }
+
+// ErrReadOnly is returned by Snapshot and Run on a store opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("greylist: store is read-only")
 
 // Store is a directory of greylist snapshots. Its methods are safe for
 // concurrent use; snapshots are serialised, and readers (the handler, the
@@ -71,12 +82,16 @@ type Store struct {
 	clock Clock
 	mu    sync.Mutex // serialises Snapshot
 	etags etagCache
+	// layout renders the HTML indexes inside a site's pages; nil serves
+	// them as bare pages.
+	layout atomic.Pointer[Layout]
 }
 
 // Open opens (creating it when needed) the store in dir, removes temporary
 // files a crash may have left, and writes LICENSE.txt if it is missing. An
 // existing LICENSE.txt is never changed, so that operators may edit it.
-// All later access goes through an os.Root on dir, so that no name,
+// With Options.ReadOnly it does none of that: dir must exist, and is only
+// read. All later access goes through an os.Root on dir, so that no name,
 // symbolic link or request can reach outside it.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.LicenseURL == "" {
@@ -98,8 +113,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("greylist: %w", err)
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("greylist: %w", err)
+		}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -114,6 +131,10 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
+	if s.opts.ReadOnly {
+		s.primeETags()
+		return nil
+	}
 	if err := s.root.MkdirAll(archiveDir, 0o755); err != nil {
 		return err
 	}
@@ -129,16 +150,20 @@ func (s *Store) init() error {
 			return err
 		}
 	}
-	// The latest files are what every poller asks for first after a
-	// restart; hashing them here spares the first requests that work.
-	for _, f := range formats {
-		s.primeETag(latestName(f))
-	}
+	s.primeETags()
 	switch _, err := s.root.Stat(licenseName); {
 	case errors.Is(err, fs.ErrNotExist):
 		return writeAtomic(s.root, licenseName, []byte(s.opts.LicenseText), time.Time{})
 	default:
 		return err
+	}
+}
+
+// primeETags hashes the latest files, which every poller asks for first
+// after a restart, sparing the first requests that work.
+func (s *Store) primeETags() {
+	for _, f := range formats {
+		s.primeETag(latestName(f))
 	}
 }
 
@@ -207,6 +232,9 @@ func (s *Store) Close() error { return s.root.Close() }
 // newer than greylist-latest.json. Compare the JSON "generated" field with
 // Last-Modified if that matters.
 func (s *Store) Snapshot(now time.Time, entries []Entry) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if now.IsZero() {
 		return errors.New("greylist: snapshot without a time")
 	}

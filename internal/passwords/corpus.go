@@ -245,8 +245,37 @@ func (c *Corpus) Watermark() time.Time {
 // served until the new file is open, and new Adds go to a fresh layer. The
 // old file and the frozen layer are already sorted, so this is a single
 // streaming merge (no external sort). On failure the frozen layer is put
-// back. Compacting an empty live layer does nothing.
+// back. Compacting an empty live layer does nothing. The new file's
+// watermark is the time of the cut, which suits a corpus fed as events
+// happen (Add from the recorder); see CompactAt for one fed from the store.
 func (c *Corpus) Compact(ctx context.Context) error {
+	return c.compact(ctx, time.Time{})
+}
+
+// CompactAt is Compact with the watermark chosen by the caller instead of
+// the clock: for a corpus fed from stored events (Sentinel View apart from
+// the ingest), whose live layer holds exactly the stored events before
+// watermark (and after the file's own), and none from watermark on, so
+// that the next start replays from there and counts each event once. So
+// the caller must not have added events of watermark or later when it
+// calls CompactAt (they would be in the file and replayed again); events
+// added while it runs go to the new live layer, as with Compact.
+func (c *Corpus) CompactAt(ctx context.Context, watermark time.Time) error {
+	if watermark.IsZero() {
+		return errors.New("password corpus compaction: zero watermark")
+	}
+	return c.compact(ctx, watermark)
+}
+
+// Full reports whether the live layer holds MaxLive hashes or more, when
+// Run compacts without waiting for its interval.
+func (c *Corpus) Full() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live.n >= c.opts.MaxLive
+}
+
+func (c *Corpus) compact(ctx context.Context, watermark time.Time) error {
 	c.compactMu.Lock()
 	defer c.compactMu.Unlock()
 	c.mu.Lock()
@@ -254,7 +283,10 @@ func (c *Corpus) Compact(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	frozen, old, cut := c.live, c.idx, c.now()
+	frozen, old, cut := c.live, c.idx, watermark
+	if cut.IsZero() {
+		cut = c.now()
+	}
 	c.frozen, c.live = frozen, newLive()
 	c.mu.Unlock()
 

@@ -215,3 +215,46 @@ func TestCorpusReload(t *testing.T) {
 		}
 	}
 }
+
+// CompactAt stores the caller's watermark, not the clock's, and Full
+// follows MaxLive.
+func TestCorpusCompactAt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "corpus.idx")
+	c, err := OpenCorpus(path, CorpusOptions{MaxLive: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.now = func() time.Time { return time.Unix(1900000000, 0) }
+	if err := c.CompactAt(context.Background(), time.Time{}); err == nil {
+		t.Error("zero watermark accepted")
+	}
+	c.Add("one", SourceTelnet)
+	if c.Full() {
+		t.Error("full with one hash of two")
+	}
+	c.Add("two", SourceFTP)
+	c.Add("two", SourceFTP)
+	if !c.Full() {
+		t.Error("not full with two hashes of two")
+	}
+	wm := time.Unix(1800000000, 0)
+	if err := c.CompactAt(context.Background(), wm); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Watermark().Equal(wm) || c.Full() {
+		t.Errorf("watermark %v, want %v; full %v", c.Watermark(), wm, c.Full())
+	}
+	if e, ok, _ := c.Get(HashPassword("two")); !ok || e.Count != 2 {
+		t.Errorf("two: %+v %v", e, ok)
+	}
+	// Nothing to compact: the watermark stays.
+	if err := c.CompactAt(context.Background(), wm.Add(time.Hour)); err != nil || !c.Watermark().Equal(wm) {
+		t.Errorf("empty compaction: %v, watermark %v", err, c.Watermark())
+	}
+	// Compact still takes the clock.
+	c.Add("three", SourceSMTP)
+	if err := c.Compact(context.Background()); err != nil || !c.Watermark().Equal(time.Unix(1900000000, 0)) {
+		t.Errorf("Compact: %v, watermark %v", err, c.Watermark())
+	}
+}

@@ -141,6 +141,10 @@ func New(cfg Config) (*Server, error) {
 // Core returns the core, for other components and tests.
 func (s *Server) Core() *Core { return s.core }
 
+// Greylist returns the greylist store, so that the web view can render
+// its index pages in the site's layout (Store.SetLayout).
+func (s *Server) Greylist() *greylist.Store { return s.grey }
+
 // Mux returns the HTTP mux, so that the web view can add its pages.
 func (s *Server) Mux() *http.ServeMux { return s.mux }
 

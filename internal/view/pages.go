@@ -81,7 +81,10 @@ func (v *View) newPage(r *http.Request, period string) *pageData {
 		pd.Nav = append(pd.Nav, navItem{Label: p.label, Href: p.path + "?period=" + period, Active: p.path == section})
 	}
 	for _, l := range v.o.Links {
-		pd.Nav = append(pd.Nav, navItem{Label: l.Label, Href: l.Href})
+		// A link to another package's pages marks them as the current
+		// section, as the statistics pages are marked.
+		active := strings.HasSuffix(l.Href, "/") && strings.HasPrefix(r.URL.Path, l.Href)
+		pd.Nav = append(pd.Nav, navItem{Label: l.Label, Href: l.Href, Active: active})
 	}
 	for _, p := range stats.Periods {
 		pd.Periods = append(pd.Periods, navItem{Label: p.Label, Href: "?period=" + p.Name, Active: p.Name == period})
@@ -376,7 +379,19 @@ func (v *View) errorPage(w http.ResponseWriter, r *http.Request, code int, msg s
 // Wrap renders a page that another package built (the live DynFW page, the
 // password checker) inside the site's layout: navigation, footer and
 // styles. head and body must be trusted markup, produced by html/template.
+//
+// The response gets the site's security headers (its Content-Security-
+// Policy: scripts and styles from this origin only, nothing inline) unless
+// the caller set its own already, as the live page does for its event
+// stream.
 func (v *View) Wrap(w http.ResponseWriter, r *http.Request, title string, head, body template.HTML) {
+	hd := w.Header()
+	for _, kv := range [][2]string{{"Content-Security-Policy", csp}, {"X-Content-Type-Options", "nosniff"},
+		{"Referrer-Policy", "same-origin"}, {"X-Frame-Options", "DENY"}} {
+		if hd.Get(kv[0]) == "" {
+			hd.Set(kv[0], kv[1])
+		}
+	}
 	pd := v.newPage(r, stats.DefaultPeriod)
 	pd.Title, pd.Head, pd.Body = title, head, body
 	pd.Periods = nil // not a statistics page

@@ -708,3 +708,34 @@ func BenchmarkOverview(b *testing.B) {
 		src.mu.Unlock()
 	}
 }
+
+// Wrap gives other packages' pages the site's security headers (unless
+// they chose their own) and marks their navigation link as current.
+func TestWrapHeadersAndNav(t *testing.T) {
+	v, err := New(Options{Source: &fakeSource{}, Links: []Link{{Label: "Greylist", Href: "/greylist-data/"}, {Label: "Password check", Href: "/passcheck/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	v.Wrap(rec, httptest.NewRequest("GET", "/greylist-data/archive/2024/", nil), "Greylist <2024>", "", "<p>body</p>")
+	hd := rec.Header()
+	if hd.Get("Content-Security-Policy") != csp || hd.Get("X-Frame-Options") != "DENY" || hd.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers %v", hd)
+	}
+	body := rec.Body.String()
+	for _, w := range []string{`<a href="/greylist-data/" aria-current="page">Greylist</a>`, `<a href="/passcheck/">Password check</a>`,
+		"<h1>Greylist &lt;2024&gt;</h1>", "<p>body</p>"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q", w)
+		}
+	}
+	rec = httptest.NewRecorder()
+	rec.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'")
+	v.Wrap(rec, httptest.NewRequest("GET", "/dynfw/", nil), "Live", "", "")
+	if got := rec.Header().Get("Content-Security-Policy"); got != "default-src 'self'; connect-src 'self'" {
+		t.Errorf("the caller's policy replaced by %q", got)
+	}
+	if strings.Contains(rec.Body.String(), "aria-current=\"page\">Greylist") {
+		t.Error("Greylist marked current on /dynfw/")
+	}
+}
