@@ -313,7 +313,7 @@ func TestQuickstart(t *testing.T) {
 	ports := [3]int{freePort(t), freePort(t), freePort(t)}
 	p := startSentinel(t, t.TempDir(), ports)
 	// The greylist's index is one of the site's pages.
-	resp, page := httpGet(t, "http://"+p.httpA+"/greylist-data/")
+	resp, page := testenv.Get(t, "http://"+p.httpA+"/greylist-data/")
 	if resp.StatusCode != 200 || !strings.Contains(page, `<nav class="nav"`) || !strings.Contains(page, `<a href="/greylist-data/" aria-current="page">Greylist</a>`) ||
 		!strings.Contains(page, "<h1>Greylist data</h1>") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Errorf("/greylist-data/: %d %v\n%s", resp.StatusCode, resp.Header, page)

@@ -24,6 +24,7 @@ import (
 	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 // viewProc is a `sentinel view` running in this process.
@@ -80,17 +81,6 @@ func startViewCmd(t *testing.T, args ...string) *viewProc {
 	}
 }
 
-func httpGet(t *testing.T, url string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
 func sha1Hex(pw string) string {
 	s := sha1.Sum([]byte(pw))
 	return strings.ToUpper(hex.EncodeToString(s[:]))
@@ -100,7 +90,7 @@ func sha1Hex(pw string) string {
 func rangeCount(t *testing.T, base, pw string) int {
 	t.Helper()
 	h := sha1Hex(pw)
-	resp, body := httpGet(t, base+"/range/"+h[:5])
+	resp, body := testenv.Get(t, base+"/range/"+h[:5])
 	if resp.StatusCode != 200 {
 		t.Fatalf("/range/%s: %d %s", h[:5], resp.StatusCode, body)
 	}
@@ -178,12 +168,12 @@ func TestViewPasswordChecker(t *testing.T) {
 		t.Errorf("/passcheck/apiv1/: beta %d %v, want 3 [telnet]", n, src)
 	}
 	// The page, in the layout, with the navigation to it; no greylist.
-	resp, page := httpGet(t, v.base+"/passcheck/")
+	resp, page := testenv.Get(t, v.base+"/passcheck/")
 	if resp.StatusCode != 200 || !strings.Contains(page, `<a href="/passcheck/" aria-current="page">Password check</a>`) ||
 		strings.Contains(page, "/greylist-data/") {
 		t.Errorf("/passcheck/: %d\n%s", resp.StatusCode, page)
 	}
-	if resp, _ := httpGet(t, v.base+"/greylist-data/"); resp.StatusCode != 404 {
+	if resp, _ := testenv.Get(t, v.base+"/greylist-data/"); resp.StatusCode != 404 {
 		t.Errorf("/greylist-data/ without --greylist-dir: %d", resp.StatusCode)
 	}
 	if c := v.stop(); c != 0 {
@@ -230,7 +220,7 @@ func TestViewGreylist(t *testing.T) {
 	os.WriteFile(cfg, []byte("[greylist]\nlicense-url = \"https://example.org/terms\"\nattribution = \"Example <CERT>\"\n"), 0o644)
 	v := startViewCmd(t, "--db", filepath.Join(t.TempDir(), "stats.db"), "--data", t.TempDir(), "--greylist-dir", dir, "--config", cfg)
 
-	resp, page := httpGet(t, v.base+"/greylist-data/")
+	resp, page := testenv.Get(t, v.base+"/greylist-data/")
 	if resp.StatusCode != 200 {
 		t.Fatalf("/greylist-data/: %d", resp.StatusCode)
 	}
@@ -251,12 +241,12 @@ func TestViewGreylist(t *testing.T) {
 	if strings.Contains(page, "<script>") || strings.Contains(page, "style=") {
 		t.Error("inline script or style")
 	}
-	if resp, body := httpGet(t, v.base+"/greylist-data/greylist-latest.csv"); resp.StatusCode != 200 || resp.Header.Get("ETag") == "" ||
+	if resp, body := testenv.Get(t, v.base+"/greylist-data/greylist-latest.csv"); resp.StatusCode != 200 || resp.Header.Get("ETag") == "" ||
 		body != "# For the terms of use see https://example.org/terms\nAddress,Tags\n192.0.2.7,telnet\n" {
 		t.Errorf("latest CSV: %d %v\n%s", resp.StatusCode, resp.Header, body)
 	}
 	year := time.Now().Add(-time.Hour).UTC().Format("2006")
-	if resp, body := httpGet(t, v.base+"/greylist-data/archive/"+year+"/"); resp.StatusCode != 200 || !strings.Contains(body, "<h1>Greylist archive "+year+"</h1>") {
+	if resp, body := testenv.Get(t, v.base+"/greylist-data/archive/"+year+"/"); resp.StatusCode != 200 || !strings.Contains(body, "<h1>Greylist archive "+year+"</h1>") {
 		t.Errorf("year page: %d", resp.StatusCode)
 	}
 	if c := v.stop(); c != 0 {

@@ -3,7 +3,6 @@ package live
 import (
 	"encoding/json"
 	"html/template"
-	"io"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -11,18 +10,8 @@ import (
 	"testing"
 
 	"github.com/dynfw/sentinel/dynfw"
+	"github.com/dynfw/sentinel/internal/testenv"
 )
-
-func get(t *testing.T, url string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
 
 // TestPageEscapes: attacker-influenced fields (event names, addresses that
 // a custom country source maps to odd codes) are escaped in the page.
@@ -42,7 +31,7 @@ func TestPageEscapes(t *testing.T) {
 	h.ApplyEvent(dynfw.Event{Name: "telnet_login", Addr: netip.MustParseAddr("9.9.9.9")})
 	h.ApplyDelta(dynfw.Delta{Serial: 10, Op: dynfw.Positive, Addr: pfx("8.8.8.8")})
 
-	resp, body := get(t, srv.URL+"/dynfw/")
+	resp, body := testenv.Get(t, srv.URL+"/dynfw/")
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -80,12 +69,12 @@ func TestPageEmptyAndLayout(t *testing.T) {
 		p = pg
 		w.Write([]byte("wrapped"))
 	}})
-	_, body := get(t, srv.URL+"/dynfw/")
+	_, body := testenv.Get(t, srv.URL+"/dynfw/")
 	if body != "wrapped" || p.Title != Title || !strings.Contains(string(p.Head), "live.css") ||
 		!strings.Contains(string(p.Body), "No events yet.") || !strings.Contains(string(p.Body), "disconnected") {
 		t.Fatalf("layout got %+v", p)
 	}
-	resp, _ := get(t, srv.URL+"/dynfw")
+	resp, _ := testenv.Get(t, srv.URL+"/dynfw")
 	if resp.Request.URL.Path != "/dynfw/" {
 		t.Fatalf("redirect to %s", resp.Request.URL)
 	}
@@ -96,7 +85,7 @@ func TestStateJSON(t *testing.T) {
 	h.ApplyList(1, 2, []netip.Prefix{pfx("1.1.1.1")})
 	h.ApplyEvent(dynfw.Event{Name: "haas_logged", Addr: netip.MustParseAddr("2.2.2.2")})
 	h.ApplyDelta(dynfw.Delta{Serial: 3, Op: dynfw.Positive, Addr: pfx("3.3.3.3")})
-	resp, body := get(t, srv.URL+"/dynfw/state.json")
+	resp, body := testenv.Get(t, srv.URL+"/dynfw/state.json")
 	if resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatal(resp.Header)
 	}
@@ -142,19 +131,19 @@ func sorted(s []string) []string {
 func TestListText(t *testing.T) {
 	h, srv := newTestHub(t, Options{})
 	h.ApplyList(1, 1, []netip.Prefix{pfx("9.9.9.9"), pfx("2001:db8::/32"), pfx("1.2.3.4"), pfx("10.0.0.0/8")})
-	resp, body := get(t, srv.URL+"/dynfw/list.txt")
+	resp, body := testenv.Get(t, srv.URL+"/dynfw/list.txt")
 	if body != "1.2.3.4\n9.9.9.9\n10.0.0.0/8\n2001:db8::/32\n" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("%q", body)
 	}
 	h.ApplyDelta(dynfw.Delta{Serial: 2, Op: dynfw.Negative, Addr: pfx("9.9.9.9")})
-	if _, body = get(t, srv.URL+"/dynfw/list.txt"); body != "1.2.3.4\n10.0.0.0/8\n2001:db8::/32\n" {
+	if _, body = testenv.Get(t, srv.URL+"/dynfw/list.txt"); body != "1.2.3.4\n10.0.0.0/8\n2001:db8::/32\n" {
 		t.Fatalf("after delta %q", body)
 	}
 }
 
 func TestStatic(t *testing.T) {
 	h, srv := newTestHub(t, Options{})
-	resp, js := get(t, srv.URL+"/dynfw/static/live.js?v="+h.staticETag)
+	resp, js := testenv.Get(t, srv.URL+"/dynfw/static/live.js?v="+h.staticETag)
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
 		t.Fatal(resp.Header)
 	}
@@ -164,11 +153,11 @@ func TestStatic(t *testing.T) {
 			t.Errorf("live.js uses %s", bad)
 		}
 	}
-	resp, _ = get(t, srv.URL+"/dynfw/static/live.css")
+	resp, _ = testenv.Get(t, srv.URL+"/dynfw/static/live.css")
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") || resp.Header.Get("Cache-Control") != "no-cache" {
 		t.Fatal(resp.Header)
 	}
-	if resp, _ = get(t, srv.URL+"/dynfw/static/other.js"); resp.StatusCode != 404 {
+	if resp, _ = testenv.Get(t, srv.URL+"/dynfw/static/other.js"); resp.StatusCode != 404 {
 		t.Fatal(resp.StatusCode)
 	}
 	req, _ := http.NewRequest("POST", srv.URL+"/dynfw/state.json", nil)

@@ -8,6 +8,8 @@
 package testenv
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"sync"
@@ -75,4 +77,20 @@ func Root(t testing.TB) {
 	if os.Geteuid() != 0 {
 		Skip(t, "needs root for network namespaces and kernel firewall sets")
 	}
+}
+
+// Get fetches url and returns the response (body closed) and its body;
+// a transport error fails the test.
+func Get(t testing.TB, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }
