@@ -68,3 +68,10 @@ for c in 1 4 16; do
 done
 echo "-- 4 connections, Add-Padding: true"
 GOMAXPROCS=1 "${cpu1[@]}" "$bin" load -addr "$addr" -c 4 -d "$dur" -server-pid "$spid" -pad
+# Open loop: the target load (20k requests/s on the server's one core)
+# offered at a fixed rate by many connections, latency timed from each
+# request's scheduled start.
+for c in 16 64; do
+  echo "-- open loop, 20000 requests/s over $c connections"
+  GOMAXPROCS=1 "${cpu1[@]}" "$bin" load -addr "$addr" -c "$c" -d "$dur" -server-pid "$spid" -rate 20000
+done

@@ -284,7 +284,12 @@ func load(fs *flag.FlagSet, args []string) error {
 	d := fs.Duration("d", 10*time.Second, "duration")
 	pad := fs.Bool("pad", false, "send Add-Padding: true")
 	pid := fs.Int("server-pid", 0, "server process, for its CPU time")
+	rate := fs.Float64("rate", 0, "open loop: requests per second over all connections, each sent at its scheduled time and timed from it (0: closed loop, each connection sends its next request when the answer is in)")
 	fs.Parse(args)
+	var interval time.Duration
+	if *rate > 0 {
+		interval = time.Duration(float64(*conns) / *rate * float64(time.Second))
+	}
 	run := func(dur time.Duration) (*hist, time.Duration, int64, error) {
 		deadline := time.Now().Add(dur)
 		hs := make([]*hist, *conns)
@@ -297,7 +302,7 @@ func load(fs *flag.FlagSet, args []string) error {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
-				errs[w] = loadConn(*addr, *pad, deadline, hs[w], &bytes[w], uint64(w))
+				errs[w] = loadConn(*addr, *pad, deadline, interval, hs[w], &bytes[w], uint64(w))
 			}(w)
 		}
 		wg.Wait()
@@ -325,6 +330,7 @@ func load(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	rps := float64(all.n) / el.Seconds()
+	fmt.Printf("http_open_loop_rate=%.0f\n", *rate)
 	fmt.Printf("http_conns=%d\nhttp_padding=%v\nhttp_requests=%d\nhttp_req_per_sec=%.0f\nhttp_p50_us=%s\nhttp_p99_us=%s\nhttp_p999_us=%s\nhttp_mean_body_bytes=%.0f\n",
 		*conns, *pad, all.n, rps, us(all.quantile(0.5)), us(all.quantile(0.99)), us(all.quantile(0.999)), float64(nb)/float64(all.n))
 	if *pid != 0 {
@@ -337,8 +343,12 @@ func load(fs *flag.FlagSet, args []string) error {
 }
 
 // loadConn sends range requests for random prefixes on one keep-alive
-// connection until deadline, one at a time, and checks the answers.
-func loadConn(addr string, pad bool, deadline time.Time, h *hist, nbytes *int64, seed uint64) error {
+// connection until deadline, one at a time, and checks the answers. With
+// an interval, request i is due at start + i×interval (connections
+// staggered by their seed) and its latency counts from then, so a request
+// delayed by a slow answer before it is charged for the wait (no
+// coordinated omission).
+func loadConn(addr string, pad bool, deadline time.Time, interval time.Duration, h *hist, nbytes *int64, seed uint64) error {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
@@ -352,15 +362,26 @@ func loadConn(addr string, pad bool, deadline time.Time, h *hist, nbytes *int64,
 	}
 	req := []byte("GET /range/00000 HTTP/1.1\r\nHost: bench\r\nUser-Agent: pwbench\r\n" + extra + "\r\n")
 	const hexd = "0123456789ABCDEF"
+	start := time.Now().Add(time.Duration(seed%64) * interval / 64)
 	for i := 0; ; i++ {
-		if i&63 == 0 && time.Now().After(deadline) {
+		if (interval > 0 || i&63 == 0) && time.Now().After(deadline) {
 			return nil
+		}
+		var due time.Time
+		if interval > 0 {
+			due = start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
 		}
 		p := rng.Uint32N(passwords.NumBuckets)
 		for k := 0; k < 5; k++ {
 			req[11+k] = hexd[p>>(16-4*k)&0xf]
 		}
 		t0 := time.Now()
+		if interval > 0 {
+			t0 = due
+		}
 		if _, err := conn.Write(req); err != nil {
 			return err
 		}
