@@ -129,6 +129,10 @@ func check(q *store.Query) (plan, error) {
 				return pl, badQuery("at precision %v attacker addresses are kept with the country only, not with the trap, action or device", q.Precision)
 			case needIP:
 				base = "incidents_ip"
+			case needDev && !slices.Contains(q.GroupBy, store.DimCountry) && !slices.Contains(q.GroupBy, store.DimAction):
+				base = "incidents_devt"
+			case needDev && !needTA:
+				base = "incidents_devc"
 			case needDev:
 				base = "incidents_dev"
 			case !slices.Contains(q.GroupBy, store.DimCountry):
@@ -139,6 +143,12 @@ func check(q *store.Query) (plan, error) {
 		}
 		if q.Table == store.Ports && !slices.Contains(q.GroupBy, store.DimPort) {
 			base = "ports_p"
+		}
+		if q.Table == store.Passwords && !slices.Contains(q.GroupBy, store.DimTrap) {
+			base = "passwords_pu"
+			if !slices.Contains(q.GroupBy, store.DimUsername) {
+				base = "passwords_pw"
+			}
 		}
 		pl.table = base + suffix(q.Precision)
 	default:

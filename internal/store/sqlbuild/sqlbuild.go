@@ -143,12 +143,19 @@ var families = []family{
 	// bucket for the totals and the rankings over a year.
 	{store.Incidents, "incidents_ta", []string{"trap", "action"}},
 	{store.Incidents, "incidents_c", []string{"country"}},
-	// Per device, for the "My Devices" view (filtered by device first).
+	// Per device, for the "My Devices" view (filtered by device first),
+	// and narrowed to the trap or to the country: a visitor's year.
 	{store.Incidents, "incidents_dev", []string{"device_id", "trap", "action", "country"}},
+	{store.Incidents, "incidents_devt", []string{"device_id", "trap"}},
+	{store.Incidents, "incidents_devc", []string{"device_id", "country"}},
 	// Per attacker address: exact distinct counts, top attackers, one
 	// attacker's graph.
 	{store.Incidents, "incidents_ip", []string{"ip", "country"}},
 	{store.Passwords, "passwords", []string{"trap", "username", "password"}},
+	// Without the trap, and per password alone: one password's graph and
+	// logins, the sliding windows.
+	{store.Passwords, "passwords_pu", []string{"password", "username"}},
+	{store.Passwords, "passwords_pw", []string{"password"}},
 	{store.Ports, "ports", []string{"port", "protocol"}},
 	// Ports by protocol only: totals without a thousand ports per bucket.
 	{store.Ports, "ports_p", []string{"protocol"}},

@@ -136,6 +136,7 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 			}
 		}
 	case store.Passwords:
+		src = "passwords_pu" + suffix(p)
 		for _, s := range [][2]string{{"win_password", "password"}, {"win_username", "username"}, {"win_combo", "username, password"}} {
 			if err := upsert(s[0], s[1]); err != nil {
 				return err

@@ -228,6 +228,9 @@ func viewQueries(p Period, now time.Time, ip netip.Addr, tokens []string, pw str
 	q = pws
 	q.Bucket, q.Password = p.Bucket, &pw
 	add("selected_password_graph", q)
+	q = pws
+	q.GroupBy, q.Limit, q.Password = D(store.DimUsername), 30, &pw
+	add("logins_of_password", q)
 	return out
 }
 

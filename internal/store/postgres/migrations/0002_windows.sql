@@ -111,9 +111,11 @@ CREATE TABLE win_port (
 CREATE INDEX win_port_top ON win_port (win, n DESC, protocol, port);
 
 -- Narrow count rollups: the graphs and top lists that group by trap and
--- action, by country, or by protocol alone (and the totals) read a few
--- rows per bucket instead of every (country, trap, action) or (port,
--- protocol) combination. Filled from the existing rollups.
+-- action, by country, or by protocol alone (and the totals), those of a
+-- visitor's devices, and those of one password, read a few rows per
+-- bucket instead of every (country, trap, action), (port, protocol) or
+-- (password, username, trap) combination. Filled from the existing
+-- rollups.
 CREATE TABLE incidents_ta_15m (
     bucket BIGINT NOT NULL,
     trap TEXT NOT NULL,
@@ -180,3 +182,108 @@ CREATE TABLE ports_p_1d (
     PRIMARY KEY (bucket, protocol)
 );
 INSERT INTO ports_p_1d (bucket, protocol, n) SELECT bucket, protocol, SUM(n) FROM ports_1d GROUP BY bucket, protocol;
+CREATE TABLE incidents_devt_15m (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap)
+);
+CREATE INDEX incidents_devt_15m_device ON incidents_devt_15m (device_id, bucket);
+INSERT INTO incidents_devt_15m (bucket, device_id, trap, n) SELECT bucket, device_id, trap, SUM(n) FROM incidents_dev_15m GROUP BY bucket, device_id, trap;
+CREATE TABLE incidents_devc_15m (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, country)
+);
+CREATE INDEX incidents_devc_15m_device ON incidents_devc_15m (device_id, bucket);
+INSERT INTO incidents_devc_15m (bucket, device_id, country, n) SELECT bucket, device_id, country, SUM(n) FROM incidents_dev_15m GROUP BY bucket, device_id, country;
+CREATE TABLE passwords_pw_15m (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password)
+);
+CREATE INDEX passwords_pw_15m_password ON passwords_pw_15m (password, bucket);
+INSERT INTO passwords_pw_15m (bucket, password, n) SELECT bucket, password, SUM(n) FROM passwords_15m GROUP BY bucket, password;
+CREATE TABLE passwords_pu_15m (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    username TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username)
+);
+CREATE INDEX passwords_pu_15m_password ON passwords_pu_15m (password, bucket);
+INSERT INTO passwords_pu_15m (bucket, password, username, n) SELECT bucket, password, username, SUM(n) FROM passwords_15m GROUP BY bucket, password, username;
+CREATE TABLE incidents_devt_1h (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap)
+);
+CREATE INDEX incidents_devt_1h_device ON incidents_devt_1h (device_id, bucket);
+INSERT INTO incidents_devt_1h (bucket, device_id, trap, n) SELECT bucket, device_id, trap, SUM(n) FROM incidents_dev_1h GROUP BY bucket, device_id, trap;
+CREATE TABLE incidents_devc_1h (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, country)
+);
+CREATE INDEX incidents_devc_1h_device ON incidents_devc_1h (device_id, bucket);
+INSERT INTO incidents_devc_1h (bucket, device_id, country, n) SELECT bucket, device_id, country, SUM(n) FROM incidents_dev_1h GROUP BY bucket, device_id, country;
+CREATE TABLE passwords_pw_1h (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password)
+);
+CREATE INDEX passwords_pw_1h_password ON passwords_pw_1h (password, bucket);
+INSERT INTO passwords_pw_1h (bucket, password, n) SELECT bucket, password, SUM(n) FROM passwords_1h GROUP BY bucket, password;
+CREATE TABLE passwords_pu_1h (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    username TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username)
+);
+CREATE INDEX passwords_pu_1h_password ON passwords_pu_1h (password, bucket);
+INSERT INTO passwords_pu_1h (bucket, password, username, n) SELECT bucket, password, username, SUM(n) FROM passwords_1h GROUP BY bucket, password, username;
+CREATE TABLE incidents_devt_1d (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    trap TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, trap)
+);
+CREATE INDEX incidents_devt_1d_device ON incidents_devt_1d (device_id, bucket);
+INSERT INTO incidents_devt_1d (bucket, device_id, trap, n) SELECT bucket, device_id, trap, SUM(n) FROM incidents_dev_1d GROUP BY bucket, device_id, trap;
+CREATE TABLE incidents_devc_1d (
+    bucket BIGINT NOT NULL,
+    device_id BIGINT NOT NULL,
+    country TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, device_id, country)
+);
+CREATE INDEX incidents_devc_1d_device ON incidents_devc_1d (device_id, bucket);
+INSERT INTO incidents_devc_1d (bucket, device_id, country, n) SELECT bucket, device_id, country, SUM(n) FROM incidents_dev_1d GROUP BY bucket, device_id, country;
+CREATE TABLE passwords_pw_1d (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password)
+);
+CREATE INDEX passwords_pw_1d_password ON passwords_pw_1d (password, bucket);
+INSERT INTO passwords_pw_1d (bucket, password, n) SELECT bucket, password, SUM(n) FROM passwords_1d GROUP BY bucket, password;
+CREATE TABLE passwords_pu_1d (
+    bucket BIGINT NOT NULL,
+    password TEXT NOT NULL,
+    username TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (bucket, password, username)
+);
+CREATE INDEX passwords_pu_1d_password ON passwords_pu_1d (password, bucket);
+INSERT INTO passwords_pu_1d (bucket, password, username, n) SELECT bucket, password, username, SUM(n) FROM passwords_1d GROUP BY bucket, password, username;
