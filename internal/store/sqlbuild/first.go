@@ -91,8 +91,11 @@ func (e *Engine) backfillFirsts(ctx context.Context) error {
 		plain, _ := firstTables(p)
 		src := "incidents_ip" + suffix(p)
 		_, has, err := scalar(ctx, e.B, "SELECT MIN(bucket) FROM "+plain)
-		if err != nil || has {
+		if err != nil {
 			return err
+		}
+		if has {
+			continue
 		}
 		lo, ok, err := scalar(ctx, e.B, "SELECT MIN(bucket) FROM "+src)
 		if err != nil || !ok {

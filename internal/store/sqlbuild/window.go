@@ -88,6 +88,13 @@ func (e *Engine) winApply(ctx context.Context, tx Conn, id int64, t store.Table,
 		}
 		return nil
 	}
+	// prune drops the totals that fell to 0 (after a subtraction).
+	prune := func(table string) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE win = "+ph1+" AND n <= 0", id); err != nil {
+			return fmt.Errorf("window %d: %w", id, err)
+		}
+		return nil
+	}
 	upsert := func(table, keys string) error {
 		return exec("totals "+table, fmt.Sprintf("INSERT INTO %[1]s (win, %[2]s, n) SELECT %[3]s, %[2]s, %[4]s FROM %[5]s WHERE %[6]s GROUP BY %[2]s ON CONFLICT (win, %[2]s) DO UPDATE SET n = %[1]s.n + excluded.n",
 			table, keys, ph1, sum, src, rng))
@@ -118,8 +125,8 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 				return fmt.Errorf("window %d attackers that left: %w", id, err)
 			}
 			for _, tb := range []string{"win_ipc", "win_ip"} {
-				if _, err := tx.Exec(ctx, "DELETE FROM "+tb+" WHERE win = "+ph1+" AND n <= 0", id); err != nil {
-					return fmt.Errorf("window %d: %w", id, err)
+				if err := prune(tb); err != nil {
+					return err
 				}
 			}
 			if _, err := tx.Exec(ctx, "DELETE FROM win_country WHERE win = "+ph1+" AND attackers <= 0", id); err != nil {
@@ -131,9 +138,7 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 			return err
 		}
 		if sign < 0 {
-			if _, err := tx.Exec(ctx, "DELETE FROM win_port WHERE win = "+ph1+" AND n <= 0", id); err != nil {
-				return fmt.Errorf("window %d: %w", id, err)
-			}
+			return prune("win_port")
 		}
 	case store.Passwords:
 		src = "passwords_pu" + suffix(p)
@@ -142,8 +147,8 @@ ON CONFLICT (win, country) DO UPDATE SET attackers = win_country.attackers + exc
 				return err
 			}
 			if sign < 0 {
-				if _, err := tx.Exec(ctx, "DELETE FROM "+s[0]+" WHERE win = "+ph1+" AND n <= 0", id); err != nil {
-					return fmt.Errorf("window %d: %w", id, err)
+				if err := prune(s[0]); err != nil {
+					return err
 				}
 			}
 		}
@@ -340,16 +345,15 @@ func (e *Engine) windowQuery(ctx context.Context, q store.Query, pl plan) ([]sto
 		return nil, false, nil
 	}
 	var sel, table string
-	var keys []store.Dim
 	switch {
 	case q.Table == store.Incidents && q.Measure == store.Count && slices.Equal(q.GroupBy, []store.Dim{store.DimIP}):
-		table, sel, keys = "win_ip", "ip AS k0, n AS v", q.GroupBy
+		table, sel = "win_ip", "ip AS k0, n AS v"
 	case q.Table == store.Incidents && q.Measure == store.DistinctIPs && slices.Equal(q.GroupBy, []store.Dim{store.DimCountry}):
-		table, sel, keys = "win_country", "country"+e.D.Collate+" AS k0, attackers AS v", q.GroupBy
+		table, sel = "win_country", "country"+e.D.Collate+" AS k0, attackers AS v"
 	case q.Table == store.Ports && q.Measure == store.Count && slices.Equal(q.GroupBy, []store.Dim{store.DimProtocol, store.DimPort}):
-		table, sel, keys = "win_port", "protocol"+e.D.Collate+" AS k0, port AS k1, n AS v", q.GroupBy
+		table, sel = "win_port", "protocol"+e.D.Collate+" AS k0, port AS k1, n AS v"
 	case q.Table == store.Ports && q.Measure == store.Count && slices.Equal(q.GroupBy, []store.Dim{store.DimPort, store.DimProtocol}):
-		table, sel, keys = "win_port", "port AS k0, protocol"+e.D.Collate+" AS k1, n AS v", q.GroupBy
+		table, sel = "win_port", "port AS k0, protocol"+e.D.Collate+" AS k1, n AS v"
 	case q.Table == store.Passwords && q.Measure == store.Count && len(q.GroupBy) > 0:
 		switch {
 		case slices.Equal(q.GroupBy, []store.Dim{store.DimPassword}):
@@ -363,7 +367,6 @@ func (e *Engine) windowQuery(ctx context.Context, q store.Query, pl plan) ([]sto
 		default:
 			return nil, false, nil
 		}
-		keys = q.GroupBy
 	default:
 		return nil, false, nil
 	}
@@ -382,18 +385,18 @@ func (e *Engine) windowQuery(ctx context.Context, q store.Query, pl plan) ([]sto
 	p := &ph{d: e.D}
 	where := "win = " + p.add(id)
 	if q.NonEmpty {
-		for _, d := range keys {
+		for _, d := range q.GroupBy {
 			if d == store.DimUsername || d == store.DimPassword {
-				c := dimCol(d)[2:]
+				c := dimCol(d)
 				where += fmt.Sprintf(" AND %s <> %s AND %s <> %s", c, p.add(""), c, p.add("\n"))
 			}
 		}
 	}
 	order := "v DESC, k0"
-	if len(keys) == 2 {
+	if len(q.GroupBy) == 2 {
 		order += ", k1"
 	}
-	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", sel, table, where, order)
+	sql := fmt.Sprintf("SELECT %s FROM %s t WHERE %s ORDER BY %s", sel, table, where, order)
 	if q.Limit > 0 {
 		sql += " LIMIT " + p.add(int64(q.Limit))
 	}
