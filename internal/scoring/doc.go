@@ -70,10 +70,11 @@
 //   - *_login, ssh_login_failed 2.5: a credential tried on a honeypot has
 //     no innocent reading (no real user logs into a minipot), and a failed
 //     login on a router's own sshd is where fail2ban's default (5 tries)
-//     applies. Five attempts list (four land a hair under 10 once the
-//     seconds between them have decayed the first ones): a brute-force
+//     applies. Four attempts within a minute list, whether they arrive in
+//     one batch or seconds apart (a score within the decay of one minute
+//     below the threshold reaches it, see burstWindow): a brute-force
 //     burst is listed within seconds, a single mistyped login stays at a
-//     quarter of the threshold.
+//     quarter of the threshold, four logins spread over hours do not list.
 //   - fwlogs_small_port_scan 2, fwlogs_big_port_scan 4: the detector
 //     already needs 5 (25) distinct targets within its window, and emits
 //     each at most once per window, so a sustained scanner (small + big =
@@ -89,8 +90,9 @@
 //     anyone listed for long.
 //   - Exit 5 (half the entry): hysteresis, so an intermittent attacker
 //     whose score wavers around the threshold does not flap on and off the
-//     list (list churn costs every client a delta). A key listed by five
-//     logins (12.5 points) stays about 16 hours without further events.
+//     list (list churn costs every client a delta). A key listed by four
+//     logins (10 points) stays 12 hours without further events, by six
+//     (15 points) about 19 hours.
 //   - MinDuration 6 h, doubling per remembered offence, MaxDuration 30
 //     days: a first offence is short, a returning one much longer, as
 //     fail2ban's bantime.increment and CrowdSec's duration_expr do.

@@ -104,6 +104,7 @@ type Scorer struct {
 	capOn      bool
 	capv       float64 // points one probe may contribute
 	negligible float64 // a score below this is nothing
+	entryAt    float64 // Entry less the decay of one burst, see burstWindow
 	weights    []float64
 	allow      ranges
 
@@ -124,6 +125,17 @@ type Scorer struct {
 	tagBuf           []string
 }
 
+// Events of one burst count as if they came at once: the decay between
+// them must not decide a listing. Without this, four logins of weight 2.5
+// would list when they arrive in one batch (exactly 10) and not when they
+// arrive seconds apart (9.9997). So a score reaches the entry threshold when
+// it is within the decay of one burst (a minute: 0.1 % at the default
+// half-life of 12 h) below it, and never more than maxBurstTolerance below.
+const (
+	burstWindow       = time.Minute
+	maxBurstTolerance = 0.01
+)
+
 // New returns an empty scorer. Zero and invalid fields of cfg take their
 // defaults (see Config.Check).
 func New(cfg Config) *Scorer {
@@ -142,6 +154,7 @@ func New(cfg Config) *Scorer {
 		ovr:        map[key]override{},
 	}
 	s.invHL = 1 / s.hl
+	s.entryAt = cfg.Entry * max(math.Exp2(-float64(burstWindow)*s.invHL), 1-maxBurstTolerance)
 	s.whyLow = fmt.Sprintf("score below the exit threshold %g", cfg.Exit)
 	s.whyStale = fmt.Sprintf("no event for %v", cfg.MaxAge)
 	s.weights = make([]float64, events.Count())
@@ -220,7 +233,7 @@ func (s *Scorer) Observe(e *events.Event) (Change, bool) {
 	}
 	en.score += s.credit(en, e.Probe, w)
 	s.count(en, e.Type)
-	if en.flags&(fListed|fNever) == 0 && en.score >= s.cfg.Entry && !s.unblocked(en, t) {
+	if en.flags&(fListed|fNever) == 0 && en.score >= s.entryAt && !s.unblocked(en, t) {
 		c := s.list(en, t, false, fmt.Sprintf("score %.1f reached the entry threshold %g with %s", en.score, s.cfg.Entry, e.Type))
 		s.schedule(en, t)
 		return c, true
@@ -518,11 +531,13 @@ func (s *Scorer) Tick(now time.Time, emit func(Change)) {
 func (s *Scorer) evaluate(i uint32, t int64) (c Change, changed, forget bool) {
 	en := s.ents.at(i)
 	var o override
+	blockEnded := false
 	if en.flags&fOverride != 0 {
 		o = s.ovr[en.k]
 		if o.until <= t {
 			delete(s.ovr, en.k)
 			en.flags &^= fOverride
+			blockEnded = !o.unblock
 		}
 	}
 	block := en.flags&fOverride != 0 && !o.unblock
@@ -533,12 +548,17 @@ func (s *Scorer) evaluate(i uint32, t int64) (c Change, changed, forget bool) {
 			break
 		}
 		if d, why := s.end(en); d <= t {
-			c, changed = s.unlist(en, t, s.endReason(why)), true
+			reason := s.endReason(why)
+			if blockEnded && why == endScore {
+				// The block held the listing; its score never did.
+				reason = whyBlockEnded
+			}
+			c, changed = s.unlist(en, t, reason), true
 		}
 	case en.flags&fNever != 0 || unblock:
 	case block:
 		c, changed = s.list(en, t, true, "manual block: "+o.reason), true
-	case s.scoreAt(en, t) >= s.cfg.Entry:
+	case s.scoreAt(en, t) >= s.entryAt:
 		// An unblock ended on a key that kept attacking.
 		c, changed = s.list(en, t, false, fmt.Sprintf("score %.1f above the entry threshold %g when the unblock ended",
 			s.scoreAt(en, t), s.cfg.Entry)), true
@@ -548,6 +568,9 @@ func (s *Scorer) evaluate(i uint32, t int64) (c Change, changed, forget bool) {
 	s.schedule(en, t)
 	return
 }
+
+// whyBlockEnded ends a listing that a manual block held.
+const whyBlockEnded = "manual block ended"
 
 func (s *Scorer) endReason(why int) string {
 	switch why {

@@ -159,7 +159,8 @@ func BenchmarkEventToDelta(b *testing.B) {
 		}
 		t0 := time.Now()
 		push.Send(context.Background(), zmtp.Message{topic, login})
-		// Five logins list with the default weights; a fourth and a fifth.
+		// The fourth login lists with the default weights; the fifth
+		// changes nothing.
 		push.Send(context.Background(), zmtp.Message{topic, login})
 		m, err := sub.Recv(context.Background())
 		if err != nil {
