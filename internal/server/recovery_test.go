@@ -360,3 +360,23 @@ func TestGreylistDirIsEvidence(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestFailedBindKeepsTheCleanStop: a start that fails before it could
+// publish (the port is taken) does not cost the clean stop.
+func TestFailedBindKeepsTheCleanStop(t *testing.T) {
+	dir := t.TempDir()
+	a := mustStartCore(t, coreConfig(dir))
+	a.list("45.155.205.60")
+	before := a.state()
+	a.stop()
+	blocker := mustStartCore(t, coreConfig(t.TempDir()))
+	cfg := coreConfig(dir)
+	cfg.Publisher.Listen = []string{"tcp://" + blocker.c.Publisher().Addrs()[0].String()}
+	if _, err := startCore(t, cfg); err == nil {
+		t.Fatal("bound a port in use")
+	}
+	b := mustStartCore(t, coreConfig(dir))
+	if got := b.state(); !b.c.Recovery().Clean || got.Version != before.Version || got.Serial != before.Serial {
+		t.Fatalf("%+v after %+v", got, before)
+	}
+}

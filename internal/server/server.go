@@ -119,8 +119,8 @@ const snapMagic = "SNTLCORE1"
 // publisher. It creates the DynFW server certificate on first start.
 //
 // Nothing is published before the recovery is durable: the start record is
-// synced and the run mark written before the publisher exists (and the
-// publisher sends nothing before its Run).
+// synced and the run mark written before OpenCore returns, and the
+// publisher, bound before them, sends nothing before its Run.
 func OpenCore(cfg CoreConfig) (*Core, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -160,12 +160,15 @@ func OpenCore(cfg CoreConfig) (*Core, error) {
 		j.Close()
 		return nil, err
 	}
-	if err := c.startRun(cfg.DataDir, st, rec, runSeq); err != nil {
+	// Bind first (New publishes nothing): a port in use must not cost
+	// the clean-stop mark.
+	pub, err := publish.New(cfg.Publisher, st)
+	if err != nil {
 		j.Close()
 		return nil, err
 	}
-	pub, err := publish.New(cfg.Publisher, st)
-	if err != nil {
+	if err := c.startRun(cfg.DataDir, st, rec, runSeq); err != nil {
+		pub.Close()
 		j.Close()
 		return nil, err
 	}
