@@ -8,7 +8,9 @@ import (
 	"hash/crc32"
 )
 
-// On-disk format, version 2. Every byte is covered by a CRC-32C.
+// On-disk format, version 2. Damage to any byte is detected by a CRC-32C
+// (a record's marker and length are not summed, but damage to them makes
+// the record fail its checksum or its framing).
 //
 // Segment wal-<seq>.log: a header, then records.
 //

@@ -9,8 +9,8 @@
 // after a graceful Close nothing is.
 //
 // Files in the directory: snapshot-<seq>.bin holds the state before log
-// segment <seq>; wal-<seq>.log are the segments. Every byte of both is
-// covered by a CRC-32C (the format is described in format.go). A new
+// segment <seq>; wal-<seq>.log are the segments. Damage to any byte of
+// either is detected by a CRC-32C (the format is described in format.go). A new
 // snapshot is read back and verified before anything older is deleted, and
 // the previous snapshot and every segment after it are kept: if the newest
 // snapshot is damaged later, the previous one plus the segments reproduce
