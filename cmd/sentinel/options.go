@@ -101,6 +101,7 @@ type runOptions struct {
 	greylistAt       string
 	snapshotInterval time.Duration
 	syncInterval     time.Duration
+	acceptEmpty      bool
 	verbose          bool
 	logFormat        string
 	view             viewOptions
@@ -153,6 +154,7 @@ func newRunOptions() *runOptions {
 	s.String(&o.greylistAt, "greylist-at", nil, "00:00", "UTC time of the daily greylist snapshot")
 	s.Duration(&o.snapshotInterval, "snapshot-interval", nil, 10*time.Minute, "how often the whole state is written (the journal covers the time between)")
 	s.Duration(&o.syncInterval, "sync-interval", nil, time.Second, "how often the journal is synced to disk: the most a crash can lose")
+	s.Bool(&o.acceptEmpty, "accept-empty-state", nil, false, "start with an empty list when the saved state exists but none of it verifies (without it, sentinel run refuses to start)")
 	s.Bool(&o.verbose, "verbose", []string{"v"}, false, "debug logging")
 	s.String(&o.logFormat, "log-format", nil, "text", "log format: text or json")
 	o.view.register(s, "", "statistics database of Sentinel View: postgres://user@host/db, or an SQLite file (default <data>/stats.db)")
@@ -268,7 +270,7 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 		GreylistAt: o.greylistAt,
 		GreylistOptions: greylist.Options{LicenseURL: o.greylist.LicenseURL, Attribution: o.greylist.Attribution,
 			RetentionDays: o.greylist.RetentionDays},
-		SnapshotInterval: o.snapshotInterval, SyncInterval: o.syncInterval,
+		SnapshotInterval: o.snapshotInterval, SyncInterval: o.syncInterval, AcceptEmptyState: o.acceptEmpty,
 	}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/scoring"
 
 	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/journal"
 	"github.com/dynfw/sentinel/internal/server"
 	"github.com/dynfw/sentinel/internal/view"
 )
@@ -49,6 +50,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel run: %v\n", err)
+		if errors.Is(err, journal.ErrNoState) {
+			fmt.Fprintf(stderr, "sentinel run: nothing was published. Restore %s from a backup (the files that do not verify are in %s),\n"+
+				"or start once with --accept-empty-state to publish an empty list under a new version.\n",
+				filepath.Join(o.data, "journal"), filepath.Join(o.data, "journal", journal.QuarantineDir))
+		}
 		return 1
 	}
 	if !o.noView {

@@ -16,6 +16,11 @@ const (
 	recBlock   = 3 // admin: list a key until a time
 	recUnblock = 4 // admin: keep a key off the list until a time
 	recClear   = 5 // admin: remove an override
+	// recStart opens every run, synced before its first publication: it
+	// consumes the clean-stop mark of the snapshot before it (a start that
+	// follows it is not clean) and keeps the version the run publishes, the
+	// floor of the next one.
+	recStart = 6
 )
 
 var errRecord = errors.New("server: corrupt journal record")
@@ -72,6 +77,22 @@ func parseEventRecord(b []byte) (eventRecord, error) {
 	r.e.Source = events.Source(b[0] & 0x7f)
 	r.derived = b[0]&0x80 != 0
 	return r, nil
+}
+
+func appendStartRecord(b []byte, version, serial uint64) []byte {
+	b = binary.AppendUvarint(append(b, recStart), version)
+	return binary.AppendUvarint(b, serial)
+}
+
+func parseStartRecord(b []byte) (version, serial uint64, err error) {
+	var ok bool
+	if version, b, ok = readUvarint(b); !ok {
+		return 0, 0, errRecord
+	}
+	if serial, b, ok = readUvarint(b); !ok || len(b) != 0 {
+		return 0, 0, errRecord
+	}
+	return version, serial, nil
 }
 
 func appendTickRecord(b []byte, t int64) []byte {

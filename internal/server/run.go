@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Config struct {
 	GreylistOptions  greylist.Options
 	SnapshotInterval time.Duration // state snapshots, default 10 min
 	SyncInterval     time.Duration // journal sync, default 1 s
+	// AcceptEmptyState starts (and publishes an empty list) even when the
+	// state existed and none of it verifies; see CoreConfig.
+	AcceptEmptyState bool
 
 	Logger *slog.Logger
 }
@@ -81,8 +85,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.GreylistAt = "00:00"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), registry: metrics.NewRegistry(), ready: make(chan struct{})}
+	// Every earlier run created greylist/ (even before the run mark
+	// existed): its presence means state existed.
+	_, gerr := os.Stat(filepath.Join(cfg.DataDir, "greylist"))
 	core, err := OpenCore(CoreConfig{
 		DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
+		StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState,
 		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger},
 	})
 	if err != nil {

@@ -11,13 +11,18 @@
 // statistics store). Ticks every second let listings expire. All state
 // changes pass through the journal, so a restart replays them.
 //
-// Version and serial across restarts: after a graceful stop the state is
+// Version and serial across restarts: a published (version, serial) pair
+// always names the same content. After a graceful stop the state is
 // snapshotted and the server comes back with the same version, serial and
-// list, so clients go on as if nothing happened. After a crash the last
-// second of events may be lost, including deltas already published; the
-// server then starts a new version (the current Unix time) with serial 0,
-// which makes every client reload the list (a lower serial forces the
-// Turris client to reload, a new version ours).
+// list, so clients go on as if nothing happened. Any start that cannot prove
+// the previous run stopped cleanly (a crash, a damaged or missing file)
+// starts a new version with serial 0, which makes every client reload the
+// list (a lower serial forces the Turris client to reload, a new version
+// ours). The new version is the current Unix time, or one more than every
+// version published before if that is higher (a fast crash loop). Before
+// the first publication the core appends a start record to the journal and
+// syncs it, and writes the run mark (runmark.go): from then on, whatever
+// happens, the next start is not clean.
 package server
 
 import (
@@ -64,7 +69,27 @@ type Core struct {
 
 	processed, derived, journalErrors atomic.Uint64
 	mqttRefused                       atomic.Uint64
+	snapshots, snapshotErrors         atomic.Uint64
 	started                           time.Time
+
+	recovery RecoveryStats
+	// versionFloor is the highest version a start record names.
+	versionFloor uint64
+}
+
+// RecoveryStats describe how the last start recovered its state.
+type RecoveryStats struct {
+	journal.Loss
+	// Clean: the previous run stopped gracefully; version and serial kept.
+	Clean bool
+	// FellBack: the newest snapshot did not verify or was missing.
+	FellBack bool
+	// StartedEmpty: state existed, nothing verified, and an empty start
+	// was accepted.
+	StartedEmpty bool
+	// Replayed counts the journal records applied after the snapshot;
+	// Invalid those that verified but could not be applied.
+	Replayed, Invalid int
 }
 
 // CoreConfig configures the core.
@@ -76,7 +101,15 @@ type CoreConfig struct {
 	// SyncInterval of the journal (default 1 s): the most events a crash
 	// may lose.
 	SyncInterval time.Duration
-	Logger       *slog.Logger
+	// StateExpected tells the core that the data directory was used by an
+	// earlier run (the caller knows from its own files): an empty or
+	// missing journal is then a loss.
+	StateExpected bool
+	// AcceptEmptyState lets the core start, and publish, an empty list
+	// when state existed but none of it verifies. Without it OpenCore
+	// fails with journal.ErrNoState.
+	AcceptEmptyState bool
+	Logger           *slog.Logger
 }
 
 // snapshot layout: magic, version, serial, probe names, scorer snapshot.
@@ -84,6 +117,10 @@ const snapMagic = "SNTLCORE1"
 
 // OpenCore recovers the state from the data directory and opens the
 // publisher. It creates the DynFW server certificate on first start.
+//
+// Nothing is published before the recovery is durable: the start record is
+// synced and the run mark written before OpenCore returns, and the
+// publisher, bound before them, sends nothing before its Run.
 func OpenCore(cfg CoreConfig) (*Core, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -99,23 +136,70 @@ func OpenCore(cfg CoreConfig) (*Core, error) {
 		}
 		cfg.Publisher.Curve = &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret, PublicKey: cert.Public}
 	}
-	j, rec, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{SyncInterval: cfg.SyncInterval, Logger: cfg.Logger})
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	mark, markExists, markErr := readRunMark(cfg.DataDir)
+	if cfg.AcceptEmptyState {
+		c.log.Warn("accept-empty-state is set: if the state cannot be recovered, an empty list is published; unset it once the server runs")
+	}
+	j, rec, err := journal.Open(filepath.Join(cfg.DataDir, "journal"), journal.Options{SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
+		StateExpected: cfg.StateExpected || markExists, AcceptEmpty: cfg.AcceptEmptyState})
 	if err != nil {
+		if errors.Is(err, journal.ErrNoState) {
+			c.log.Error("refusing to start: the state cannot be recovered and starting empty was not accepted; nothing is published",
+				"journal", filepath.Join(cfg.DataDir, "journal"))
+			return nil, fmt.Errorf("server: refusing to publish an empty list: %w", err)
+		}
 		return nil, err
 	}
 	c.journal = j
-	st, err := c.recover(cfg.Scoring, rec)
+	runSeq := j.Seq()
+	st, err := c.recover(cfg.Scoring, rec, mark, markExists, markErr)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
+	// Bind first (New publishes nothing): a port in use must not cost
+	// the clean-stop mark.
 	pub, err := publish.New(cfg.Publisher, st)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
+	if err := c.startRun(cfg.DataDir, st, rec, runSeq); err != nil {
+		pub.Close()
+		j.Close()
+		return nil, err
+	}
 	c.pub = pub
 	return c, nil
+}
+
+// startRun makes the start durable before anything is published: the start
+// record (synced), a snapshot when the recovery had to repair or fall back
+// (so that the next start does not depend on damaged files), and the run
+// mark.
+func (c *Core) startRun(dataDir string, st publish.State, rec *journal.Recovery, runSeq uint64) error {
+	c.rec = appendStartRecord(c.rec[:0], st.Version, st.Serial)
+	if err := c.journal.Append(c.rec); err != nil {
+		return fmt.Errorf("server: recording the start: %w", err)
+	}
+	if err := c.journal.Sync(); err != nil {
+		return fmt.Errorf("server: recording the start: %w", err)
+	}
+	if rec.Loss.Damaged() || rec.FellBack || rec.StartedEmpty {
+		if err := c.journal.Snapshot(c.encodeState(st.Version, st.Serial), false); err != nil {
+			c.snapshotErrors.Add(1)
+			c.log.Error("state snapshot after the recovery failed; the journal still holds everything", "err", err)
+		} else {
+			c.snapshots.Add(1)
+		}
+	}
+	if err := writeRunMark(dataDir, runMark{Version: st.Version, Seq: runSeq}); err != nil {
+		return fmt.Errorf("server: writing the run mark: %w", err)
+	}
+	return nil
 }
 
 // ServerCert loads or creates the publisher's certificate pair in dir
@@ -127,10 +211,12 @@ func ServerCert(dir string) (*zcert.Cert, bool, error) {
 	return zcert.LoadOrCreate(dir, "dynfw")
 }
 
-// recover restores the scorer from the snapshot and replays the journal.
-func (c *Core) recover(cfg scoring.Config, rec *journal.Recovery) (publish.State, error) {
+// recover restores the scorer from the snapshot, replays the journal and
+// chooses the version and serial to publish.
+func (c *Core) recover(cfg scoring.Config, rec *journal.Recovery, mark runMark, markExists bool, markErr error) (publish.State, error) {
 	var st publish.State
 	c.scorer = scoring.New(cfg)
+	var snapVersion, snapSerial uint64
 	if rec.Snapshot != nil {
 		b := rec.Snapshot
 		if len(b) < len(snapMagic) || string(b[:len(snapMagic)]) != snapMagic {
@@ -138,11 +224,10 @@ func (c *Core) recover(cfg scoring.Config, rec *journal.Recovery) (publish.State
 		}
 		b = b[len(snapMagic):]
 		var ok bool
-		var version, serial uint64
-		if version, b, ok = readUvarint(b); !ok {
+		if snapVersion, b, ok = readUvarint(b); !ok {
 			return st, errRecord
 		}
-		if serial, b, ok = readUvarint(b); !ok {
+		if snapSerial, b, ok = readUvarint(b); !ok {
 			return st, errRecord
 		}
 		n, b, ok := readUvarint(b)
@@ -161,30 +246,63 @@ func (c *Core) recover(cfg scoring.Config, rec *journal.Recovery) (publish.State
 			return st, fmt.Errorf("server: restoring the scorer: %w", err)
 		}
 		c.scorer = sc
-		st.Version, st.Serial = version, serial
 	}
-	replayed := 0
+	rs := RecoveryStats{Loss: rec.Loss, FellBack: rec.FellBack, StartedEmpty: rec.StartedEmpty}
 	for _, r := range rec.Records {
 		if err := c.replay(r); err != nil {
-			c.log.Warn("journal: skipping a record", "err", err)
+			rs.Invalid++
 			continue
 		}
-		replayed++
+		rs.Replayed++
+	}
+	if rs.Invalid > 0 {
+		c.log.Warn("journal: records that verify but cannot be applied were skipped", "count", rs.Invalid)
 	}
 	c.scorer.Listed(func(k netip.Prefix, _ []string) bool { st.List = append(st.List, k); return true })
+
+	// The run mark must agree that the clean snapshot ends the last run:
+	// a run that started after it (its mark names a later segment) and
+	// whose journal is gone did not stop cleanly.
+	markOK := !markExists || markErr == nil && mark.Seq < rec.Base && mark.Version == snapVersion
+	rs.Clean = rec.Clean && rec.Snapshot != nil && markOK
+	// Every version published before: the snapshot's, the start records',
+	// the run mark's.
+	prev := max(snapVersion, c.versionFloor)
+	if markErr == nil {
+		prev = max(prev, mark.Version)
+	}
+	lossArgs := []any{"replayed", rs.Replayed, "invalid_records", rs.Invalid, "torn_tail_bytes", rec.Loss.TornTailBytes,
+		"snapshots_quarantined", rec.Loss.SnapshotsQuarantined, "snapshots_missing", rec.Loss.SnapshotsMissing,
+		"segments_quarantined", rec.Loss.SegmentsQuarantined, "segments_missing", rec.Loss.SegmentsMissing,
+		"damaged_regions", rec.Loss.DamagedRegions, "skipped_bytes", rec.Loss.SkippedBytes}
 	switch {
-	case rec.Snapshot == nil && len(rec.Records) == 0:
-		st.Version, st.Serial = uint64(time.Now().Unix()), 0
-		c.log.Info("starting with an empty state", "version", st.Version)
-	case rec.Clean:
+	case rs.Clean:
+		st.Version, st.Serial = snapVersion, snapSerial
 		c.log.Info("state restored after a clean stop", "version", st.Version, "serial", st.Serial, "listed", len(st.List))
+	case rec.Fresh && !markExists:
+		st.Version = max(uint64(time.Now().Unix()), prev+1)
+		c.log.Info("starting with an empty state", "version", st.Version)
 	default:
 		// Events (and deltas already published) may be missing: a new
 		// version and a lower serial make every client reload.
-		st.Version, st.Serial = uint64(time.Now().Unix()), 0
-		c.log.Warn("state recovered after an unclean stop; clients will reload", "replayed", replayed, "truncated_bytes", rec.Truncated,
-			"listed", len(st.List), "new_version", st.Version)
+		st.Version, st.Serial = max(uint64(time.Now().Unix()), prev+1), 0
+		args := append([]any{"listed", len(st.List), "new_version", st.Version}, lossArgs...)
+		switch {
+		case rec.StartedEmpty:
+			c.log.Error("STARTING EMPTY: the state existed but nothing of it verifies; an empty list is published because accept-empty-state is set",
+				append(args, "quarantine", journal.QuarantineDir)...)
+		case rec.Loss.Damaged() || rec.FellBack || markErr != nil:
+			if markErr != nil {
+				args = append(args, "run_mark", "does not verify")
+			}
+			c.log.Warn("journal damage: state recovered with losses (damaged files are in journal/quarantine); clients will reload", args...)
+		case rec.Clean && markExists && mark.Seq >= rec.Base:
+			c.log.Warn("the journal of the last run is missing: state recovered from the clean stop before it; clients will reload", args...)
+		default:
+			c.log.Warn("state recovered after an unclean stop; clients will reload", args...)
+		}
 	}
+	c.recovery = rs
 	return st, nil
 }
 
@@ -214,6 +332,12 @@ func (c *Core) replay(r []byte) error {
 			return errRecord
 		}
 		c.scorer.Tick(time.Unix(0, t), func(scoring.Change) {})
+	case recStart:
+		v, _, err := parseStartRecord(r[1:])
+		if err != nil {
+			return err
+		}
+		c.versionFloor = max(c.versionFloor, v)
 	case recBlock, recUnblock, recClear:
 		ar, err := parseAdminRecord(r[1:])
 		if err != nil {
@@ -378,24 +502,44 @@ func (c *Core) Listed(fn func(netip.Prefix, []string)) {
 // stop (no event may be processed afterwards).
 func (c *Core) Snapshot(ctx context.Context, clean bool) error {
 	// Deltas queued before the snapshot must be published, so that the
-	// saved serial covers them.
-	if err := c.pub.Sync(ctx); err != nil && !clean {
-		return err
+	// saved serial covers them. If they cannot be, the snapshot is not
+	// clean: the next start must not reuse serials that the state and the
+	// clients may disagree on.
+	if err := c.pub.Sync(ctx); err != nil {
+		if !clean {
+			return err
+		}
+		c.log.Error("the last deltas could not be published; the final snapshot is not marked clean", "err", err)
+		clean = false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.pub.Stats()
+	err := c.journal.Snapshot(c.encodeState(st.Version, st.Serial), clean)
+	if err != nil {
+		c.snapshotErrors.Add(1)
+	} else {
+		c.snapshots.Add(1)
+	}
+	return err
+}
+
+// encodeState is the core's snapshot: version, serial, probe names and the
+// scorer. Call with c.mu held (or before the core is shared).
+func (c *Core) encodeState(version, serial uint64) []byte {
 	b := append([]byte(nil), snapMagic...)
-	b = appendUvarint(b, st.Version)
-	b = appendUvarint(b, st.Serial)
+	b = appendUvarint(b, version)
+	b = appendUvarint(b, serial)
 	probes := c.probes.All()
 	b = appendUvarint(b, uint64(len(probes)-min(len(probes), 1)))
 	for _, p := range probes[min(len(probes), 1):] {
 		b = appendString(b, p.Name)
 	}
-	b = c.scorer.AppendSnapshot(b)
-	return c.journal.Snapshot(b, clean)
+	return c.scorer.AppendSnapshot(b)
 }
+
+// Recovery describes how the state was recovered at start.
+func (c *Core) Recovery() RecoveryStats { return c.recovery }
 
 // Close syncs and closes the journal and the publisher.
 func (c *Core) Close() error {
