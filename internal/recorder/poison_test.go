@@ -3,19 +3,23 @@ package recorder_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
 	"github.com/dynfw/sentinel/internal/msgpack"
+	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/recorder"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/server"
@@ -23,6 +27,7 @@ import (
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
 	"github.com/dynfw/sentinel/internal/store/storetest"
+	"github.com/dynfw/sentinel/internal/testenv"
 	"github.com/dynfw/sentinel/internal/view"
 	"github.com/dynfw/sentinel/zmtp"
 )
@@ -70,6 +75,9 @@ type pipeline struct {
 	base string
 	push *zmtp.Socket
 	got  chan int
+	// fed are the passwords the recorder gave the password checker.
+	fedMu sync.Mutex
+	fed   map[string]int64
 }
 
 func startPipeline(t *testing.T, st store.Store) *pipeline {
@@ -86,8 +94,20 @@ func startPipeline(t *testing.T, st store.Store) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{t: t, st: st, base: "http://" + srv.HTTPAddr().String(), got: make(chan int, 64)}
-	p.rec = recorder.New(recorder.Options{Store: st, Probes: srv.Core().Probes()})
+	p := &pipeline{t: t, st: st, base: "http://" + srv.HTTPAddr().String(), got: make(chan int, 64), fed: map[string]int64{}}
+	corpus, err := passwords.OpenCorpus(filepath.Join(t.TempDir(), "passwords.idx"), passwords.CorpusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { corpus.Close() })
+	corpus.Register(srv.Mux())
+	p.rec = recorder.New(recorder.Options{Store: st, Probes: srv.Core().Probes(), Passwords: func(trap, pw string) {
+		src, _ := passwords.ParseSource(trap)
+		corpus.Add(pw, src)
+		p.fedMu.Lock()
+		p.fed[pw]++
+		p.fedMu.Unlock()
+	}})
 	srv.Core().AddSink(signalSink{p.rec, p.got})
 	v, err := view.New(view.Options{Source: stats.New(st, stats.Options{})})
 	if err != nil {
@@ -249,6 +269,26 @@ func TestPoisonStringsThroughIngest(t *testing.T) {
 			for k, n := range got {
 				if _, ok := want[k]; !ok {
 					t.Errorf("unexpected row %q/%q (%d)", k[0], k[1], n)
+				}
+			}
+
+			// The password checker got the stored strings, and its
+			// range API answers for them.
+			stored := map[string]int64{}
+			for k, n := range got {
+				stored[k[1]] += n
+			}
+			p.fedMu.Lock()
+			if fmt.Sprint(p.fed) != fmt.Sprint(stored) {
+				t.Errorf("password checker fed %v, stored %v", p.fed, stored)
+			}
+			p.fedMu.Unlock()
+			for _, pw := range []string{`a\x00b`, `z\xff\xfe`, euro} {
+				h := passwords.HashPassword(pw)
+				hx := strings.ToUpper(hex.EncodeToString(h[:]))
+				_, body := testenv.Get(t, p.base+"/range/"+hx[:5])
+				if !strings.Contains(body, hx[5:]+":1") {
+					t.Errorf("range API does not know %q: %s", pw, body)
 				}
 			}
 
