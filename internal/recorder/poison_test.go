@@ -44,7 +44,7 @@ var backends = map[string]func(t *testing.T) store.Store{
 	},
 }
 
-func openDSN(t *testing.T, dsn string) store.Store {
+func openDSN(t testing.TB, dsn string) store.Store {
 	t.Helper()
 	st, err := backend.Open(context.Background(), dsn, store.Options{})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -23,8 +24,8 @@ import (
 // refusingStore opens a store whose database refuses, through its own
 // constraints, the passwords "poison" and the packets to port 666; the
 // PostgreSQL one also refuses a NUL in text, as PostgreSQL does.
-var refusingStore = map[string]func(t *testing.T) store.Store{
-	"sqlite": func(t *testing.T) store.Store {
+var refusingStore = map[string]func(t testing.TB) store.Store{
+	"sqlite": func(t testing.TB) store.Store {
 		path := filepath.Join(t.TempDir(), "stats.db")
 		st := openDSN(t, path)
 		db, err := sql.Open("sqlite", path)
@@ -42,7 +43,7 @@ var refusingStore = map[string]func(t *testing.T) store.Store{
 		}
 		return st
 	},
-	"postgres": func(t *testing.T) store.Store {
+	"postgres": func(t testing.TB) store.Store {
 		dsn := storetest.PostgresSchema(t)
 		st := openDSN(t, dsn)
 		ctx := context.Background()
@@ -283,4 +284,35 @@ func TestDatabaseOutageKeepsRows(t *testing.T) {
 		t.Fatalf("stored passwords %v %v, want 25", rows, err)
 	}
 	t.Logf("written on try %d after the database came back", tries)
+}
+
+// BenchmarkFlushRefused is the price of isolating refused rows: a batch
+// of 5000 rows (2500 logins) with none, one or ten that the database
+// refuses, on each backend.
+func BenchmarkFlushRefused(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		for _, bad := range []int{0, 1, 10} {
+			b.Run(fmt.Sprintf("%s/refused=%d", name, bad), func(b *testing.B) {
+				st := refusingStore[name](b)
+				rec := recorder.New(recorder.Options{Store: st})
+				now := time.Now().UnixNano()
+				evs := make([]events.Event, 2500)
+				for i := range evs {
+					evs[i] = events.Event{Time: now, Type: events.TelnetLogin, Addr: netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}),
+						Details: &events.Details{Username: "root", Password: "good"}}
+				}
+				for i := range bad {
+					evs[i*2500/bad+7].Details = &events.Details{Username: "root", Password: "poison"}
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					rec.Events(evs)
+					if err := rec.Flush(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
