@@ -50,11 +50,11 @@ func Storable(s string, limit int) string {
 	var b strings.Builder
 	b.Grow(min(limit, len(s)+len(s)/2))
 	if clean > limit {
+		// Copy the clean prefix up to the last rune that fits whole.
 		clean = limit
-	}
-	// Copy the clean prefix up to a rune boundary.
-	for clean > 0 && !utf8.RuneStart(s[clean]) && clean < len(s) {
-		clean--
+		for clean > 0 && !utf8.RuneStart(s[clean]) {
+			clean--
+		}
 	}
 	b.WriteString(s[:clean])
 	const hex = "0123456789abcdef"
