@@ -112,6 +112,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		return nil, err
 	}
 	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log,
+		Rejected: rejectedRows(srv.Metrics()),
 		Passwords: func(trap, pw string) {
 			src, _ := passwords.ParseSource(trap)
 			corpus.Add(pw, src)

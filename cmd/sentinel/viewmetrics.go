@@ -1,9 +1,24 @@
 package main
 
 import (
+	"github.com/dynfw/sentinel/internal/metrics"
 	"github.com/dynfw/sentinel/internal/recorder"
 	"github.com/dynfw/sentinel/internal/server"
+	"github.com/dynfw/sentinel/internal/store"
 )
+
+// rejectedRows registers sentinel_stats_rows_rejected_total, with a series
+// for every table and reason from the start, and returns the recorder's
+// Options.Rejected that counts into it.
+func rejectedRows(r *metrics.Registry) func(store.Table, string, int) {
+	vec := r.CounterVec("sentinel_stats_rows_rejected_total", "Rows the statistics database refused for what they hold, dropped (by table and reason).", "table", "reason")
+	for _, t := range []store.Table{store.Incidents, store.Passwords, store.Ports} {
+		for _, reason := range store.RejectReasons {
+			vec.With(t.String(), reason)
+		}
+	}
+	return func(t store.Table, reason string, rows int) { vec.With(t.String(), reason).Add(float64(rows)) }
+}
 
 // registerViewMetrics exports the recorder's and the stats engine's
 // counters with the server's metrics.
@@ -13,7 +28,7 @@ func registerViewMetrics(srv *server.Server, vs *viewStack, rec *recorder.Record
 	g := func(name, help string, f func() float64) { r.GaugeFunc(name, help, f) }
 	c("sentinel_stats_rows_inserted_total", "Rows written to the statistics store.", func() float64 { return float64(rec.Stats().Inserted) })
 	c("sentinel_stats_rows_dropped_total", "Rows dropped because the statistics store fell behind.", func() float64 { return float64(rec.Stats().Dropped) })
-	c("sentinel_stats_insert_failures_total", "Inserts into the statistics store that failed (their rows are retried).", func() float64 { return float64(rec.Stats().Failed) })
+	c("sentinel_stats_insert_failures_total", "Inserts into the statistics store that failed for another reason than refused rows (database unreachable; their rows are retried).", func() float64 { return float64(rec.Stats().Failed) })
 	g("sentinel_stats_rows_queued", "Rows waiting for the statistics store.", func() float64 { return float64(rec.Stats().Queued) })
 	c("sentinel_view_resources_computed_total", "Resources computed from the store.", func() float64 { return float64(vs.engine.Stats().Computed) })
 	c("sentinel_view_resource_failures_total", "Resource computations that failed.", func() float64 { return float64(vs.engine.Stats().Failures) })

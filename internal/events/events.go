@@ -226,7 +226,10 @@ type Event struct {
 }
 
 // Details are the attacker-supplied strings and port numbers of an event.
-// They are untrusted: never log them raw, escape them everywhere.
+// They are untrusted: never log them, escape them everywhere. The ingest
+// paths make each string storable as they parse it (Storable, at most
+// MaxText bytes), so they are valid UTF-8 without NUL or controls other
+// than tab and newline.
 type Details struct {
 	Username, Password string
 	Method, URL        string

@@ -9,10 +9,22 @@
 // or when MaxBatch rows wait. When the database falls behind and the queue
 // is full, the newest rows are dropped and counted: the statistics lose
 // some rows, the DynFW list loses nothing.
+//
+// Two kinds of failed insert are told apart (store.RejectedError). When
+// the database is unreachable, times out or shuts down, the rows go back
+// to the queue and wait for it: a restart of the database loses nothing
+// while the queue holds. When it refuses rows for what they hold (a value
+// it cannot store, a constraint), no retry would help: the batch is split
+// in halves, each inserted on its own, down to the single rows that fail,
+// which are dropped, counted by table and reason, and logged without their
+// content. The rest is written, so no row can stop the recorder. The
+// ingest paths already make attacker-typed strings storable
+// (events.Storable); this is the defence behind it.
 package recorder
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -43,7 +55,11 @@ type Options struct {
 	// Passwords, when set, also receives every tried password (the
 	// password checker's live corpus).
 	Passwords func(trap, password string)
-	Logger    *slog.Logger
+	// Rejected, when set, is told of the rows the database refused and
+	// that were dropped: their table, the reason (one of
+	// store.RejectReasons) and how many, once per Flush and kind.
+	Rejected func(table store.Table, reason string, rows int)
+	Logger   *slog.Logger
 }
 
 // Recorder is a server.Sink feeding a store.
@@ -55,9 +71,10 @@ type Recorder struct {
 	pending store.Batch
 	kick    chan struct{}
 
-	// failed counts failed inserts (attempts, not rows).
-	inserted, dropped, failed atomic.Uint64
-	done                      chan struct{}
+	// failed counts failed inserts (attempts, not rows); rejected the
+	// rows the database refused.
+	inserted, dropped, failed, rejected atomic.Uint64
+	done                                chan struct{}
 }
 
 // New returns a recorder; call Run to start writing.
@@ -170,45 +187,107 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 }
 
-// Flush inserts every queued row now, in batches of MaxBatch. When an
-// insert fails the rows not written go back to the queue (as far as
-// MaxQueue allows; the rest are dropped and counted) for the next try.
+// Flush inserts every queued row now, in batches of MaxBatch. Rows the
+// database refuses are dropped and counted (see the package comment).
+// When an insert fails otherwise, the rows not written go back to the
+// queue (as far as MaxQueue allows; the rest are dropped and counted) for
+// the next try, and Flush returns the error.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.mu.Lock()
 	b := r.pending
 	r.pending = store.Batch{}
 	r.mu.Unlock()
+	refused := map[refusal]int{}
+	defer r.report(refused)
 	for b.Len() > 0 {
 		part := take(&b, r.o.MaxBatch)
-		if err := r.o.Store.Insert(ctx, &part); err != nil {
+		if err := r.insert(ctx, &part, refused); err != nil {
 			r.failed.Add(1)
 			r.requeue(&part, &b)
 			return err
 		}
-		r.inserted.Add(uint64(part.Len()))
 	}
 	return nil
+}
+
+// refusal is one kind of row the database refused.
+type refusal struct {
+	table        store.Table
+	reason, code string
+}
+
+// insert writes b. When the database refuses it, it splits b in halves
+// and inserts each, down to single rows, which it drops and counts in
+// refused. On any other error it returns the error, with b holding the
+// rows not written.
+func (r *Recorder) insert(ctx context.Context, b *store.Batch, refused map[refusal]int) error {
+	err := r.o.Store.Insert(ctx, b)
+	var re *store.RejectedError
+	switch {
+	case err == nil:
+		r.inserted.Add(uint64(b.Len()))
+		*b = store.Batch{}
+		return nil
+	case !errors.As(err, &re) || ctx.Err() != nil:
+		return err
+	case b.Len() == 1:
+		refused[refusal{tableOf(b), re.Reason, re.Code}]++
+		r.rejected.Add(1)
+		*b = store.Batch{}
+		return nil
+	}
+	first := take(b, b.Len()/2)
+	if err := r.insert(ctx, &first, refused); err != nil {
+		*b = join(&first, b)
+		return err
+	}
+	return r.insert(ctx, b, refused)
+}
+
+// tableOf is the table of a batch of one row.
+func tableOf(b *store.Batch) store.Table {
+	switch {
+	case len(b.Incidents) > 0:
+		return store.Incidents
+	case len(b.Passwords) > 0:
+		return store.Passwords
+	}
+	return store.Ports
+}
+
+// report logs and counts the rows a Flush dropped as refused: one line per
+// kind, with no content of the rows, which attackers typed.
+func (r *Recorder) report(refused map[refusal]int) {
+	for k, n := range refused {
+		r.log.Warn("statistics rows refused by the database, dropped", "table", k.table.String(), "reason", k.reason, "code", k.code, "rows", n)
+		if r.o.Rejected != nil {
+			r.o.Rejected(k.table, k.reason, n)
+		}
+	}
 }
 
 // requeue puts rows that were not written back in front of the queue.
 func (r *Recorder) requeue(parts ...*store.Batch) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var back store.Batch
-	for _, p := range parts {
-		back.Incidents = append(back.Incidents, p.Incidents...)
-		back.Passwords = append(back.Passwords, p.Passwords...)
-		back.Ports = append(back.Ports, p.Ports...)
-	}
-	back.Incidents = append(back.Incidents, r.pending.Incidents...)
-	back.Passwords = append(back.Passwords, r.pending.Passwords...)
-	back.Ports = append(back.Ports, r.pending.Ports...)
+	back := join(append(parts, &r.pending)...)
 	if over := back.Len() - r.o.MaxQueue; over > 0 {
 		// Drop the oldest rows: the newest matter most to the view.
 		r.dropped.Add(uint64(over))
 		back = dropOldest(back, over)
 	}
 	r.pending = back
+}
+
+// join returns the rows of the batches, in order, in a new batch.
+func join(parts ...*store.Batch) store.Batch {
+	var out store.Batch
+	for _, p := range parts {
+		out.Incidents = append(out.Incidents, p.Incidents...)
+		out.Passwords = append(out.Passwords, p.Passwords...)
+		out.Ports = append(out.Ports, p.Ports...)
+	}
+	return out
 }
 
 // dropOldest removes n rows, taking from each table in proportion.
@@ -241,11 +320,14 @@ func (r *Recorder) Wait() { <-r.done }
 
 // Stats are the recorder's counters.
 type Stats struct {
+	// Dropped counts rows lost because the queue was full.
 	Inserted, Dropped uint64
-	// Failed counts insert attempts that failed (their rows were queued
-	// again).
+	// Failed counts insert attempts that failed for another reason than
+	// refused rows (their rows were queued again).
 	Failed uint64
-	Queued int
+	// Rejected counts rows the database refused, which were dropped.
+	Rejected uint64
+	Queued   int
 }
 
 // Stats returns the counters.
@@ -253,5 +335,5 @@ func (r *Recorder) Stats() Stats {
 	r.mu.Lock()
 	q := r.pending.Len()
 	r.mu.Unlock()
-	return Stats{Inserted: r.inserted.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load(), Queued: q}
+	return Stats{Inserted: r.inserted.Load(), Dropped: r.dropped.Load(), Failed: r.failed.Load(), Rejected: r.rejected.Load(), Queued: q}
 }

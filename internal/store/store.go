@@ -286,7 +286,8 @@ type WindowState struct {
 // safe for concurrent use.
 type Store interface {
 	// Insert writes a batch in one transaction and registers unknown
-	// devices.
+	// devices. When the database refuses a row for what it holds, the
+	// error is a *RejectedError and nothing of the batch is written.
 	Insert(ctx context.Context, b *Batch) error
 	// Query runs one aggregation.
 	Query(ctx context.Context, q Query) ([]Row, error)
@@ -308,3 +309,42 @@ type Store interface {
 // ErrBadQuery reports a query the store cannot run (a column the table
 // lacks, an unaligned range).
 var ErrBadQuery = errors.New("store: bad query")
+
+// Reasons why a database refuses rows (RejectedError.Reason).
+const (
+	// RejectInvalid: a value is not valid for its column (PostgreSQL
+	// SQLSTATE class 22, data exception, e.g. a NUL byte or invalid
+	// UTF-8 in text; SQLite SQLITE_MISMATCH; an incident without an
+	// address).
+	RejectInvalid = "invalid_value"
+	// RejectConstraint: a constraint refused the row (PostgreSQL class
+	// 23; SQLite SQLITE_CONSTRAINT).
+	RejectConstraint = "constraint"
+	// RejectTooLarge: a value beyond a limit of the database (PostgreSQL
+	// 54000, e.g. an index row too large; SQLite SQLITE_TOOBIG).
+	RejectTooLarge = "too_large"
+)
+
+// RejectReasons lists every RejectedError.Reason.
+var RejectReasons = []string{RejectInvalid, RejectConstraint, RejectTooLarge}
+
+// RejectedError is the error of an Insert whose rows the database refused
+// for what they hold: the same rows fail the same way however often they
+// are retried, while the others of the batch would be written. Any other
+// Insert error (connection refused or lost, timeout, database shutting
+// down) is an outage: the same rows may be written later.
+type RejectedError struct {
+	// Reason is one of RejectReasons.
+	Reason string
+	// Code is the database's own code for the refusal (a SQLSTATE such as
+	// "22021", an SQLite result code name); it never holds the data, so
+	// it may be logged, unlike Err.
+	Code string
+	Err  error
+}
+
+func (e *RejectedError) Error() string {
+	return "store: rows refused (" + e.Reason + ", " + e.Code + "): " + e.Err.Error()
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }

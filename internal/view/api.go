@@ -1,10 +1,11 @@
 package view
 
 import (
+	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -137,15 +138,52 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// csvSafe defuses CSV injection: a spreadsheet would evaluate a cell that
+// csvSafe defuses CSV injection: a spreadsheet evaluates a cell that
 // starts with = + - @ (or tab or CR) as a formula, and attackers choose
-// passwords and usernames. Such cells are prefixed with a quote (OWASP).
+// passwords and usernames. Such a start is prefixed with a quote (OWASP),
+// at the beginning of the cell and after every separator a spreadsheet
+// might split on (comma, semicolon, tab, CR, LF), so that `x;=1+1` stays
+// text where ";" separates cells too.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	if !strings.ContainsAny(s, "=+-@\t\r") {
+		return s
 	}
-	return s
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	for i := 0; i < len(s); i++ {
+		if (i == 0 || strings.IndexByte(",;\t\r\n", s[i-1]) >= 0) && strings.IndexByte("=+-@\t\r", s[i]) >= 0 {
+			b.WriteByte('\'')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
+
+// csvWriter writes RFC 4180 rows of csvSafe cells. Unlike encoding/csv,
+// it also quotes a cell that holds a semicolon or a tab, which
+// spreadsheets in many locales take for the separator.
+type csvWriter struct{ w *bufio.Writer }
+
+func newCSVWriter(w io.Writer) *csvWriter { return &csvWriter{w: bufio.NewWriter(w)} }
+
+func (c *csvWriter) row(cells ...string) {
+	for i, s := range cells {
+		if i > 0 {
+			c.w.WriteByte(',')
+		}
+		s = csvSafe(s)
+		if s == "" || !strings.ContainsAny(s, ",;\t\r\n\"") && s[0] != ' ' {
+			c.w.WriteString(s)
+			continue
+		}
+		c.w.WriteByte('"')
+		c.w.WriteString(strings.ReplaceAll(s, `"`, `""`))
+		c.w.WriteByte('"')
+	}
+	c.w.WriteByte('\n')
+}
+
+func (c *csvWriter) flush() error { return c.w.Flush() }
 
 // writeCSV writes any shape as CSV: Graph "bucket,count"; MultiGraph
 // "bucket" and one column per label (in the resource's label order);
@@ -155,13 +193,8 @@ func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data an
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", `attachment; filename="`+res.Name+"_"+period+`.csv"`)
 	w.WriteHeader(http.StatusOK)
-	cw := csv.NewWriter(w)
-	row := func(cells ...string) {
-		for i := range cells {
-			cells[i] = csvSafe(cells[i])
-		}
-		cw.Write(cells)
-	}
+	cw := newCSVWriter(w)
+	row := cw.row
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	switch res.Shape {
 	case stats.Graph:
@@ -196,5 +229,5 @@ func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data an
 			row(m.Code, i64(m.Count))
 		}
 	}
-	cw.Flush()
+	cw.flush()
 }

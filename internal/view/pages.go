@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
 )
@@ -274,8 +275,9 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 	v.render(w, r, "attacker", pd, http.StatusOK)
 }
 
-// maxPassword bounds what a password link or API parameter may carry.
-const maxPassword = 1024
+// maxPassword bounds what a password link or API parameter may carry: the
+// longest password the ingest keeps.
+const maxPassword = events.MaxText
 
 // encodePassword is base64url without padding of the UTF-8 password: it
 // is safe in a path segment, unlike the reference's standard base64

@@ -194,12 +194,8 @@ func convert(it input, now int64, id events.ProbeID) (events.Event, error) {
 	return e, nil
 }
 
-func bound(s string) string {
-	if len(s) > probe.MaxDetail {
-		return s[:probe.MaxDetail]
-	}
-	return s
-}
+// bound makes an attacker-typed string storable, as the probe parser does.
+func bound(s string) string { return events.Storable(s, probe.MaxDetail) }
 
 func clip(s string) string {
 	if len(s) > 64 {

@@ -8,8 +8,9 @@
 // (minipot 2.3.0 batches up to ten); strings may be msgpack str or bin;
 // integers any width; unknown keys are ignored. A bad entry of a batch is
 // skipped and counted without losing the others. Attacker-supplied strings
-// (usernames, passwords, URLs, user agents) are kept as bytes, bounded in
-// length, never interpreted.
+// (usernames, passwords, URLs, user agents) are never interpreted: they are
+// made storable (events.Storable: invalid UTF-8 and controls escaped as
+// \xHH, cut at MaxDetail bytes on a character boundary) as they are read.
 package probe
 
 import (
@@ -22,8 +23,9 @@ import (
 	"github.com/dynfw/sentinel/internal/msgpack"
 )
 
-// MaxDetail bounds each attacker-supplied string kept from a payload.
-const MaxDetail = 1024
+// MaxDetail bounds each attacker-supplied string kept from a payload, in
+// bytes of its storable form (see events.Storable).
+const MaxDetail = events.MaxText
 
 // MaxBatch bounds the entries of one payload.
 const MaxBatch = 10_000
@@ -228,10 +230,7 @@ func readDetail(r *msgpack.Reader) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if len(b) > MaxDetail {
-		b = b[:MaxDetail]
-	}
-	return string(b), true
+	return events.StorableBytes(b, MaxDetail), true
 }
 
 func readPort(r *msgpack.Reader) (uint16, bool) {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/testenv"
@@ -196,8 +198,12 @@ func FuzzParse(f *testing.F) {
 			if !e.Addr.IsValid() || e.Type == events.Invalid {
 				t.Fatalf("invalid event %+v", e)
 			}
-			if e.Details != nil && (len(e.Details.Username) > MaxDetail || len(e.Details.Password) > MaxDetail || len(e.Details.URL) > MaxDetail) {
-				t.Fatal("unbounded detail")
+			if d := e.Details; d != nil {
+				for _, s := range []string{d.Username, d.Password, d.URL, d.UserAgent, d.Method} {
+					if len(s) > MaxDetail || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+						t.Fatalf("detail %q is not storable", s)
+					}
+				}
 			}
 		}
 		for _, err := range errs {

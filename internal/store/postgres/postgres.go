@@ -271,3 +271,25 @@ func (b backend) BulkInsert(ctx context.Context, tx sqlbuild.Conn, table string,
 	_, err := t.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
 	return err
 }
+
+// Refused implements sqlbuild.Backend: SQLSTATE class 22 (data exception:
+// a NUL or invalid UTF-8 in text, a value out of range), class 23
+// (integrity constraint) and 54000 (a program limit such as the size of an
+// index row) are refusals of the data. Everything else, connection errors
+// (class 08, or no SQLSTATE at all), shutdown (57), lack of resources (53),
+// conflicts to retry (40), is not.
+func (backend) Refused(err error) (reason, code string, ok bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return "", "", false
+	}
+	switch {
+	case strings.HasPrefix(pe.Code, "22"):
+		return store.RejectInvalid, pe.Code, true
+	case strings.HasPrefix(pe.Code, "23"):
+		return store.RejectConstraint, pe.Code, true
+	case pe.Code == "54000":
+		return store.RejectTooLarge, pe.Code, true
+	}
+	return "", "", false
+}

@@ -90,7 +90,7 @@ func (e *Engine) Insert(ctx context.Context, b *store.Batch) error {
 	}
 	for i := range b.Incidents {
 		if !b.Incidents[i].IP.IsValid() {
-			return fmt.Errorf("store insert: incident %d has no address", i)
+			return &store.RejectedError{Reason: store.RejectInvalid, Code: "no_address", Err: fmt.Errorf("store insert: incident %d has no address", i)}
 		}
 	}
 	// Devices of the batch with the time range they were seen in, sorted
@@ -205,7 +205,11 @@ func (e *Engine) Insert(ctx context.Context, b *store.Batch) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store insert: %w", err)
+		err = fmt.Errorf("store insert: %w", err)
+		if reason, code, ok := e.B.Refused(err); ok {
+			return &store.RejectedError{Reason: reason, Code: code, Err: err}
+		}
+		return err
 	}
 	e.devMu.Lock()
 	for k, d := range updated {

@@ -65,6 +65,10 @@ type Backend interface {
 	// BulkInsert appends rows to a raw table inside tx, the fastest way
 	// the driver knows (multi-row INSERT, COPY).
 	BulkInsert(ctx context.Context, tx Conn, table string, cols []string, rows [][]any) error
+	// Refused tells an error where the database refused the data of the
+	// rows (reason one of store.RejectReasons, code the database's code)
+	// from any other, which Insert reports as it is.
+	Refused(err error) (reason, code string, ok bool)
 }
 
 // Dialect holds the spellings that differ between SQLite and PostgreSQL.

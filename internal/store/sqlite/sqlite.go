@@ -13,6 +13,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -246,4 +247,30 @@ func (b backend) BulkInsert(ctx context.Context, tx sqlbuild.Conn, table string,
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// SQLite primary result codes that refuse the data of a row.
+const (
+	sqliteTooBig     = 18
+	sqliteConstraint = 19
+	sqliteMismatch   = 20
+)
+
+// Refused implements sqlbuild.Backend: SQLITE_CONSTRAINT (a CHECK, NOT
+// NULL or trigger's RAISE), SQLITE_MISMATCH and SQLITE_TOOBIG are
+// refusals of the data; a busy, full, read-only or closed database is not.
+func (backend) Refused(err error) (reason, code string, ok bool) {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return "", "", false
+	}
+	switch se.Code() & 0xff {
+	case sqliteConstraint:
+		return store.RejectConstraint, "SQLITE_CONSTRAINT", true
+	case sqliteMismatch:
+		return store.RejectInvalid, "SQLITE_MISMATCH", true
+	case sqliteTooBig:
+		return store.RejectTooLarge, "SQLITE_TOOBIG", true
+	}
+	return "", "", false
 }

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, get(t)) })
 	t.Run("RollupEqualsRaw", func(t *testing.T) { testProperty(t, get(t)) })
 	t.Run("Windows", func(t *testing.T) { testWindows(t, get(t)) })
+	t.Run("StorableText", func(t *testing.T) { testStorableText(t, get(t)) })
+	t.Run("Refused", func(t *testing.T) { testRefused(t, get(t)) })
 }
 
 var (
