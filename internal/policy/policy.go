@@ -508,11 +508,17 @@ type Change struct {
 
 // Apply applies a batch of deltas in order and returns the net kernel
 // changes. Adding a listed entry or removing an unlisted one changes
-// nothing. skipped is called for entries the policy ignores.
+// nothing. skipped is called for entries the policy ignores (for the
+// floor's refusals, only when they are added).
 func (s *Set) Apply(batch []Change, skipped func(netip.Prefix, Skip)) (add, del *firewall.Elements) {
 	var c changes
 	for _, ch := range batch {
 		if why := s.Check(ch.Addr); why != NotSkipped {
+			if why.Refused() && !ch.Add {
+				// Removing what the floor refused: nothing to count.
+				s.remove(ch.Addr, &c)
+				continue
+			}
 			if skipped != nil {
 				skipped(ch.Addr, why)
 			}

@@ -182,7 +182,7 @@ func (ss spans) covers(first, last key) bool {
 // their first bits; the rest search.
 func isNonGlobal(k key, v6bits int) bool {
 	if k.is4() {
-		switch first4[uint8(k.lo>>24)] {
+		switch nonGlobal.first4[uint8(k.lo>>24)] {
 		case verdictGlobal:
 			return false
 		case verdictNonGlobal:
@@ -196,52 +196,79 @@ func isNonGlobal(k key, v6bits int) bool {
 			return false
 		case verdictNonGlobal:
 			return true
+		case verdictEmbedded:
+			return nonGlobal.embedded(k, v6bits)
 		}
 	}
 	return nonGlobal.meets(k, v6bits)
 }
 
-// space is protected address space in key terms: its ranges, and the
-// embedding forms that can stand for them from outside them.
+// space is protected address space in key terms: its ranges, the
+// embedding forms that can stand for them from outside them, and a verdict
+// for every first octet of an IPv4 address.
 type space struct {
 	ranges
 	embeds []embedding
+	first4 [256]uint8
 }
 
 func spaceOf(cs netspace.Classes) *space {
 	rs := netspace.Ranges(cs)
 	ps := make([]netip.Prefix, len(rs))
+	sp := &space{}
 	for i, r := range rs {
 		ps[i] = r.Prefix
+		if a := r.Prefix.Addr(); a.Is4() {
+			first, n := int(a.As4()[0]), 1
+			if r.Prefix.Bits() < 8 {
+				n = 1 << (8 - r.Prefix.Bits())
+			}
+			for j := first; j < first+n; j++ {
+				sp.first4[j] = verdict(sp.first4[j], r.Prefix.Bits() <= 8)
+			}
+		}
 	}
-	sp := &space{ranges: rangesOf(ps)}
+	sp.ranges = rangesOf(ps)
 	for _, e := range embeddings {
 		// A form inside the space is found by the range search already.
-		if sp.v6.covers(e.first, e.last) {
-			continue
+		if !sp.v6.covers(e.first, e.last) {
+			sp.embeds = append(sp.embeds, e)
 		}
-		sp.embeds = append(sp.embeds, e)
 	}
 	return sp
+}
+
+// has4 reports whether the IPv4 range [lo, hi] meets the space.
+func (sp *space) has4(lo, hi uint32) bool {
+	if lo>>24 == hi>>24 {
+		switch sp.first4[lo>>24] {
+		case verdictGlobal:
+			return false
+		case verdictNonGlobal:
+			return true
+		}
+	}
+	return sp.v4.overlaps(key{lo: v4Mark | uint64(lo)}, key{lo: v4Mark | uint64(hi)})
 }
 
 // meets reports whether a key's range meets the space, directly or
 // through the IPv4 range it stands for in an embedding form.
 func (sp *space) meets(k key, v6bits int) bool {
-	r := &sp.ranges
-	if r.overlaps(k, v6bits) {
-		return true
-	}
 	if k.is4() {
-		return false
+		return sp.has4(uint32(k.lo), uint32(k.lo))
 	}
+	return sp.v6.overlaps(k, hostBits(k, v6bits)) || sp.embedded(k, v6bits)
+}
+
+// embedded reports whether the IPv4 range an IPv6 key's range stands for
+// in an embedding form meets the space.
+func (sp *space) embedded(k key, v6bits int) bool {
 	first, last := mask(k, v6bits), hostBits(k, v6bits)
 	for _, e := range sp.embeds {
 		if last.less(e.first) || e.last.less(first) {
 			continue
 		}
-		// The embedded IPv4 range: all of it while the key leaves the
-		// embedded bits free.
+		// All of IPv4 while the key leaves the embedded bits free.
 		lo, hi := uint32(0), ^uint32(0)
 		if v6bits > e.offset {
 			v := bits32(first, e.offset)
@@ -251,7 +278,7 @@ func (sp *space) meets(k key, v6bits int) bool {
 			host := uint32(1<<(32-min(v6bits-e.offset, 32)) - 1)
 			lo, hi = v&^host, v|host
 		}
-		if r.v4.overlaps(key{lo: v4Mark | uint64(lo)}, key{lo: v4Mark | uint64(hi)}) {
+		if sp.has4(lo, hi) {
 			return true
 		}
 	}
@@ -297,8 +324,8 @@ func (r *ranges) overlaps(k key, v6bits int) bool {
 // poison the list. floor is the part that is never listed even with
 // Config.ListNonGlobal (unspecified, loopback, link-local, multicast).
 var (
-	nonGlobal = spaceOf(netspace.NonGlobal)
-	floor     = spaceOf(netspace.Floor)
+	nonGlobal = *spaceOf(netspace.NonGlobal)
+	floor     = *spaceOf(netspace.Floor)
 )
 
 // embedding is a netspace.Form in key terms.
@@ -321,27 +348,20 @@ var embeddings = func() []embedding {
 
 // Verdicts of the first-bits tables.
 const (
-	verdictGlobal    = iota // no key starting so meets non-global space
+	verdictGlobal    = iota // no key starting so meets the space
 	verdictNonGlobal        // every key starting so does
 	verdictSearch           // it depends on the other bits
+	verdictEmbedded         // only through an embedding form (6to4)
 )
 
-// first4 holds the verdict for every first octet of an IPv4 key, first16
-// for every first 16 bits of an IPv6 key of at least 16 bits; both are
-// derived from nonGlobal and the embedding forms.
-var first4, first16 = verdicts()
+// first16 holds the verdict on non-global space for every first 16 bits
+// of an IPv6 key of at least 16 bits, derived from netspace.
+var first16 = verdicts16()
 
-func verdicts() (v4 [256]uint8, v6 [1 << 16]uint8) {
+func verdicts16() (v6 [1 << 16]uint8) {
 	for _, r := range netspace.Ranges(netspace.NonGlobal) {
 		p := r.Prefix
 		if p.Addr().Is4() {
-			first, n := int(p.Addr().As4()[0]), 1
-			if p.Bits() < 8 {
-				n = 1 << (8 - p.Bits())
-			}
-			for i := first; i < first+n; i++ {
-				v4[i] = verdict(v4[i], p.Bits() <= 8)
-			}
 			continue
 		}
 		b := p.Addr().As16()
@@ -355,17 +375,18 @@ func verdicts() (v4 [256]uint8, v6 [1 << 16]uint8) {
 	}
 	for _, e := range embeddings {
 		for i := e.first.hi >> 48; i <= e.last.hi>>48; i++ {
-			v6[i] = verdict(v6[i], false)
+			if v6[i] == verdictGlobal {
+				v6[i] = verdictEmbedded
+			}
 		}
 	}
-	return v4, v6
+	return v6
 }
 
 // verdict combines a table entry with a range that covers all its keys
 // (whole) or some of them.
 func verdict(v uint8, whole bool) uint8 {
-	switch {
-	case whole || v == verdictNonGlobal:
+	if whole || v == verdictNonGlobal {
 		return verdictNonGlobal
 	}
 	return verdictSearch
