@@ -140,12 +140,14 @@ func syncFirewall(ctx, startCtx context.Context, o *options, conn *client.Conn, 
 		closeBackend()
 		return code
 	}
-	set := policy.New(policy.Config{IPv6Prefix: o.ipv6Prefix, NoIPv6: o.noIPv6, Allow: o.allow})
+	set := policy.New(policy.Config{IPv6Prefix: o.ipv6Prefix, NoIPv6: o.noIPv6, Allow: o.allow,
+		AllowPrivate: o.allowPrivate, MinPrefix4: o.minPrefix4, MinPrefix6: o.minPrefix6})
 	syncer := client.NewSyncer(client.SyncConfig{
 		Machine:       client.MachineConfig{VerifyInterval: o.verifyInterval},
 		BatchInterval: o.batchInterval,
 		Once:          o.once,
 		Logger:        log,
+		Server:        o.server,
 	}, conn, set, backend)
 
 	if o.metrics != "" {

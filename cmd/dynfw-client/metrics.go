@@ -62,6 +62,13 @@ func metricsHandler(s *client.Syncer, backend firewall.Backend) http.Handler {
 	for reason := range st.Resyncs {
 		reasons[reason] = resyncs.With(reason)
 	}
+	refusedVec := r.CounterVec("dynfw_client_refused_entries_total", "Listed entries the safety floor refused to block, by reason.", "reason")
+	refused := map[string]*metrics.Counter{}
+	for reason := range st.Refused {
+		refused[reason] = refusedVec.With(reason)
+	}
+	protected := r.GaugeVec("dynfw_client_protected_addresses", "Single addresses the safety floor never blocks, by kind.", "kind")
+	protServer, protGateway := protected.With("server"), protected.With("gateway")
 	// Counters kept by the syncer are mirrored at scrape time.
 	var mu sync.Mutex
 	mirror := func() {
@@ -73,6 +80,11 @@ func metricsHandler(s *client.Syncer, backend firewall.Backend) http.Handler {
 		for reason, c := range reasons {
 			c.Add(float64(st.Resyncs[reason].Load()) - c.Value())
 		}
+		for reason, c := range refused {
+			c.Add(float64(st.Refused[reason].Load()) - c.Value())
+		}
+		protServer.Set(float64(st.ProtectedServer.Load()))
+		protGateway.Set(float64(st.ProtectedGateways.Load()))
 	}
 	lat := r.Histogram("dynfw_client_apply_duration_seconds", "Time to apply a list or a batch of deltas to the firewall.", metrics.ExponentialBuckets(0.0005, 4, 10))
 	st.OnApply(func(d time.Duration) { lat.Observe(d.Seconds()) })

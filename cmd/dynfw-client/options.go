@@ -10,6 +10,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/certfetch"
 	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/policy"
 )
 
 // options are every setting of dynfw-client. Each can come from the config
@@ -45,9 +46,12 @@ type options struct {
 	execCmd      string
 
 	// Policy.
-	ipv6Prefix int
-	noIPv6     bool
-	allow      []netip.Prefix
+	ipv6Prefix   int
+	noIPv6       bool
+	allow        []netip.Prefix
+	allowPrivate bool
+	minPrefix4   int
+	minPrefix6   int
 
 	// Operation.
 	keepRules      bool
@@ -99,6 +103,9 @@ func newOptions() *options {
 	s.Int(&o.ipv6Prefix, "ipv6-prefix", nil, 0, "block the whole /N around every listed IPv6 address (e.g. 64); 0 blocks single addresses")
 	s.Bool(&o.noIPv6, "no-ipv6", nil, false, "ignore IPv6 entries")
 	s.Prefixes(&o.allow, "allow", nil, "network never blocked (repeatable): your own addresses")
+	s.Bool(&o.allowPrivate, "allow-private", nil, false, "let the server block private (RFC 1918), CGNAT and unique-local entries; loopback, link-local, multicast, the server and the gateways stay protected")
+	s.Int(&o.minPrefix4, "min-prefix4", nil, policy.DefaultMinPrefix4, "refuse IPv4 entries shorter than this prefix length")
+	s.Int(&o.minPrefix6, "min-prefix6", nil, policy.DefaultMinPrefix6, "refuse IPv6 entries shorter than this prefix length")
 
 	s.Bool(&o.keepRules, "keep-rules", nil, false, "leave tables, sets, rules and their contents in place on exit")
 	s.Bool(&o.once, "once", nil, false, "apply the first list, then exit (with --keep-rules, the set stays)")
@@ -126,6 +133,12 @@ func (o *options) parse(args []string) error {
 		return fmt.Errorf("invalid port %d", o.port)
 	case o.ipv6Prefix < 0 || o.ipv6Prefix > 128:
 		return fmt.Errorf("invalid --ipv6-prefix %d", o.ipv6Prefix)
+	case o.minPrefix4 < 1 || o.minPrefix4 > 32:
+		return fmt.Errorf("invalid --min-prefix4 %d (1 to 32)", o.minPrefix4)
+	case o.minPrefix6 < 1 || o.minPrefix6 > 128:
+		return fmt.Errorf("invalid --min-prefix6 %d (1 to 128)", o.minPrefix6)
+	case o.ipv6Prefix > 0 && o.ipv6Prefix < o.minPrefix6:
+		return fmt.Errorf("--ipv6-prefix %d is shorter than --min-prefix6 %d: every IPv6 entry would be refused", o.ipv6Prefix, o.minPrefix6)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("invalid --log-format %q (text or json)", o.logFormat)
 	case o.renew && o.cert == "":

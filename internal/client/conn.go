@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynfw/sentinel/zmtp"
@@ -53,6 +55,7 @@ type Conn struct {
 	sock   *zmtp.Socket
 	log    *slog.Logger
 	events chan zmtp.Event
+	remote atomic.Pointer[netip.Addr] // of the last handshake
 }
 
 // Dial creates the subscriber socket and starts connecting. Use
@@ -93,6 +96,10 @@ func Dial(cfg Config) (*Conn, error) {
 func (c *Conn) onEvent(e zmtp.Event) {
 	switch e.Type {
 	case zmtp.EventConnected:
+		if ap, err := netip.ParseAddrPort(e.Remote); err == nil {
+			a := ap.Addr().Unmap().WithZone("")
+			c.remote.Store(&a)
+		}
 		c.log.Info("connected", "server", c.cfg.Endpoint(), "remote", e.Remote)
 	case zmtp.EventDisconnected:
 		c.log.Warn("disconnected", "server", c.cfg.Endpoint(), "err", e.Err)
@@ -148,6 +155,15 @@ func (c *Conn) WaitConnected(ctx context.Context, keepTrying bool) error {
 			return fmt.Errorf("cannot connect to %s: %w", c.cfg.Endpoint(), last)
 		}
 	}
+}
+
+// Remote returns the server address of the last successful handshake (the
+// zero Addr before the first): the address the firewall must never block.
+func (c *Conn) Remote() netip.Addr {
+	if a := c.remote.Load(); a != nil {
+		return *a
+	}
+	return netip.Addr{}
 }
 
 // Socket returns the underlying subscriber socket.

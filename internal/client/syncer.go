@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +28,24 @@ type SyncConfig struct {
 	Once bool
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// Server is the DynFW server's name or address, as dialled: the safety
+	// floor never blocks any address it resolves to, nor the address of
+	// the connection.
+	Server string
+	// Resolve looks Server up; default net.DefaultResolver.LookupNetIP.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Gateways returns the default gateways, which the floor never blocks;
+	// default Gateways("/proc/net"), the namespace the client runs in.
+	Gateways func() ([]netip.Addr, error)
+	// ProtectInterval is how often the gateways are read and Server
+	// resolved again, besides at every full list and reconnection, so that
+	// a gateway changed by DHCP is followed. Default 30 s.
+	ProtectInterval time.Duration
+	// MaxRefusalLogs bounds how many distinct refused entries are
+	// remembered so that each is logged only once. Default 1024; beyond
+	// it refusals are only counted.
+	MaxRefusalLogs int
 }
 
 // Stats are the Syncer's counters and gauges, read with atomic loads (for
@@ -40,15 +60,21 @@ type Stats struct {
 	SkippedBadAddress atomic.Uint64 // list entries and deltas with unusable addresses
 	SkippedAllowed    atomic.Uint64 // entries inside the allow-list
 	SkippedIPv6       atomic.Uint64 // IPv6 entries while IPv6 is off
-	BackendErrors     atomic.Uint64
-	Reconnects        atomic.Uint64
-	LastMessage       atomic.Int64 // unix nanoseconds
-	LastApplyNanos    atomic.Int64 // duration of the last firewall change
-	Resyncs           map[string]*atomic.Uint64
-	Addr4, Addr6      atomic.Int64
-	Net4, Net6        atomic.Int64
-	Connected         atomic.Bool
-	applyObservers    []func(time.Duration)
+	// Refused counts the entries the safety floor refused, by reason
+	// (policy.Skip's names: "loopback", "server", "min-prefix", ...).
+	Refused map[string]*atomic.Uint64
+	// ProtectedServer and ProtectedGateways count the single addresses
+	// the floor protects.
+	ProtectedServer, ProtectedGateways atomic.Int64
+	BackendErrors                      atomic.Uint64
+	Reconnects                         atomic.Uint64
+	LastMessage                        atomic.Int64 // unix nanoseconds
+	LastApplyNanos                     atomic.Int64 // duration of the last firewall change
+	Resyncs                            map[string]*atomic.Uint64
+	Addr4, Addr6                       atomic.Int64
+	Net4, Net6                         atomic.Int64
+	Connected                          atomic.Bool
+	applyObservers                     []func(time.Duration)
 }
 
 // OnApply registers a function called with the duration of every firewall
@@ -58,9 +84,12 @@ func (st *Stats) OnApply(f func(time.Duration)) { st.applyObservers = append(st.
 var resyncReasons = []string{"serial gap", "gap not filled in time", "serial went back", "two different deltas with one serial", "new version", "catching up", "backend failure"}
 
 func newStats() *Stats {
-	st := &Stats{Resyncs: map[string]*atomic.Uint64{}}
+	st := &Stats{Resyncs: map[string]*atomic.Uint64{}, Refused: map[string]*atomic.Uint64{}}
 	for _, r := range resyncReasons {
 		st.Resyncs[r] = new(atomic.Uint64)
+	}
+	for _, r := range policy.Refusals() {
+		st.Refused[r.String()] = new(atomic.Uint64)
 	}
 	st.Resyncs["other"] = new(atomic.Uint64)
 	return st
@@ -90,6 +119,17 @@ type Syncer struct {
 	retryDelay  time.Duration
 	done        bool
 	replaceReq  atomic.Bool
+
+	// The addresses the floor protects: Server's as last resolved, the
+	// default gateways as last read, and when they were looked up.
+	serverAddrs   []netip.Addr
+	gateways      []netip.Addr
+	lookedUp      time.Time
+	resolving     bool
+	resolved      chan []netip.Addr
+	gatewayErr    bool                  // a failure to read them was logged
+	refusedLogged map[netip.Prefix]bool // refused entries already logged
+	refusedFull   bool                  // the overflow was logged
 }
 
 // RequestReplace asks Run to push the whole desired set to the backend again
@@ -105,7 +145,22 @@ func NewSyncer(cfg SyncConfig, conn *Conn, set *policy.Set, backend firewall.Bac
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Syncer{cfg: cfg, conn: conn, backend: backend, set: set, log: cfg.Logger, stats: newStats()}
+	if cfg.Resolve == nil {
+		cfg.Resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	if cfg.Gateways == nil {
+		cfg.Gateways = func() ([]netip.Addr, error) { return Gateways("/proc/net") }
+	}
+	if cfg.ProtectInterval <= 0 {
+		cfg.ProtectInterval = 30 * time.Second
+	}
+	if cfg.MaxRefusalLogs <= 0 {
+		cfg.MaxRefusalLogs = 1024
+	}
+	s := &Syncer{cfg: cfg, conn: conn, backend: backend, set: set, log: cfg.Logger, stats: newStats(),
+		resolved: make(chan []netip.Addr, 1), refusedLogged: map[netip.Prefix]bool{}}
 	s.m = NewMachine(cfg.Machine, s)
 	return s
 }
@@ -144,6 +199,15 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(s.cfg.BatchInterval)
 	defer tick.Stop()
+	// Learn what the floor protects before the first list is applied.
+	s.readGateways()
+	if s.cfg.Server != "" {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.serverAddrs = s.resolve(rctx)
+		cancel()
+	}
+	s.lookedUp = time.Now()
+	s.protect()
 	s.m.Start(time.Now())
 	s.stats.Connected.Store(true)
 	for {
@@ -161,6 +225,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 			case zmtp.EventConnected:
 				s.stats.Connected.Store(true)
 				s.stats.Reconnects.Add(1)
+				s.lookUp(time.Now()) // the server's address may have changed
 				s.m.Reconnected(time.Now())
 			case zmtp.EventDisconnected:
 				s.stats.Connected.Store(false)
@@ -180,9 +245,18 @@ func (s *Syncer) Run(ctx context.Context) error {
 			if s.done {
 				return nil
 			}
+		case addrs := <-s.resolved:
+			s.resolving = false
+			if addrs != nil {
+				s.serverAddrs = addrs
+				s.protect()
+			}
 		case now := <-tick.C:
 			if s.replaceReq.Swap(false) && s.applied {
 				s.needReplace, s.retryAt = true, time.Time{}
+			}
+			if now.Sub(s.lookedUp) >= s.cfg.ProtectInterval {
+				s.lookUp(now)
 			}
 			s.m.Tick(now)
 			s.flush(now)
@@ -253,7 +327,102 @@ func (s *Syncer) skipped(p netip.Prefix, why policy.Skip) {
 		s.stats.SkippedAllowed.Add(1)
 	case policy.SkipIPv6:
 		s.stats.SkippedIPv6.Add(1)
+	default:
+		if !why.Refused() {
+			return
+		}
+		s.stats.Refused[why.String()].Add(1)
+		s.logRefusal(p, why)
 	}
+}
+
+// logRefusal logs a refused entry the first time it is seen, so that a
+// server repeating it in every list does not flood the log; the memory of
+// what was logged is bounded.
+func (s *Syncer) logRefusal(p netip.Prefix, why policy.Skip) {
+	if s.refusedLogged[p] {
+		return
+	}
+	if len(s.refusedLogged) >= s.cfg.MaxRefusalLogs {
+		if !s.refusedFull {
+			s.refusedFull = true
+			s.log.Warn("too many refused entries to log each; further ones are refused and counted only", "logged", len(s.refusedLogged))
+		}
+		return
+	}
+	s.refusedLogged[p] = true
+	args := []any{"entry", p.String(), "reason", why.String()}
+	if _, form := s.set.Explain(p); form != "" {
+		args = append(args, "form", form)
+	}
+	s.log.Warn("refusing a listed entry that must never be blocked", args...)
+}
+
+// lookUp reads the gateways again, starts resolving the server's name
+// (unless a lookup is under way) and applies what changed.
+func (s *Syncer) lookUp(now time.Time) {
+	s.lookedUp = now
+	s.readGateways()
+	if s.cfg.Server != "" && !s.resolving {
+		s.resolving = true
+		go func() {
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			defer cancel()
+			s.resolved <- s.resolve(ctx)
+		}()
+	}
+	s.protect()
+}
+
+// resolve returns the server's addresses, or nil when the lookup failed
+// (the last known ones stay protected).
+func (s *Syncer) resolve(ctx context.Context) []netip.Addr {
+	addrs, err := s.cfg.Resolve(ctx, s.cfg.Server)
+	if err != nil {
+		s.log.Warn("cannot resolve the server's addresses; the last known ones stay protected", "server", s.cfg.Server, "err", err)
+		return nil
+	}
+	return addrs
+}
+
+func (s *Syncer) readGateways() {
+	gws, err := s.cfg.Gateways()
+	switch {
+	case err != nil && !s.gatewayErr:
+		s.gatewayErr = true
+		s.log.Warn("cannot read the default gateways; the last known ones stay protected", "err", err)
+	case err == nil:
+		s.gatewayErr = false
+	}
+	if err == nil || len(gws) > 0 {
+		s.gateways = gws
+	}
+}
+
+// protect hands the protected addresses to the policy and removes from the
+// firewall what now covers one of them.
+func (s *Syncer) protect() {
+	server := s.serverAddrs
+	if a := s.conn.Remote(); a.IsValid() {
+		server = append(server[:len(server):len(server)], a)
+	}
+	srv0, gw0 := s.set.Protected()
+	add, del := s.set.Protect(server, s.gateways, s.skipped)
+	if srv, gw := s.set.Protected(); !slices.Equal(srv, srv0) || !slices.Equal(gw, gw0) {
+		s.stats.ProtectedServer.Store(int64(len(srv)))
+		s.stats.ProtectedGateways.Store(int64(len(gw)))
+		s.log.Info("addresses the firewall never blocks", "server", srv, "gateways", gw)
+	}
+	if !s.applied || s.needReplace || add.Len()+del.Len() == 0 {
+		return // the next replace applies the policy's state
+	}
+	start := time.Now()
+	if err := s.backend.Apply(s.ctx, add, del); err != nil {
+		s.backendFailed(err)
+		return
+	}
+	s.observe(time.Since(start))
+	s.log.Info("entries covering a protected address removed", "removed", del.Len())
 }
 
 // ApplyList implements Effects: the policy computes what changed since the
@@ -264,6 +433,8 @@ func (s *Syncer) ApplyList(l *dynfw.List) error {
 	if err := s.flushBatch(); err != nil {
 		return err
 	}
+	// Follow a gateway changed by DHCP before applying the list.
+	s.lookUp(time.Now())
 	start := time.Now()
 	var decodeErr error
 	s.set.Reserve(s.count4, s.count6)

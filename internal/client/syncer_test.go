@@ -172,7 +172,7 @@ func TestSyncerFollowsServer(t *testing.T) {
 	f := newFakeServer(t, 50*time.Millisecond)
 	f.change(true, "1.1.1.1", true)
 	f.change(true, "2001:db8::1", true)
-	f.change(true, "10.0.0.0/8", true)
+	f.change(true, "11.0.0.0/8", true)
 	s, mem, _ := startSyncer(t, f, SyncConfig{}, policy.Config{})
 	waitContents(t, mem, f.want(), 5*time.Second)
 	if r, _ := mem.Calls(); r != 1 {

@@ -3,9 +3,15 @@
 // be read back from the kernel.
 //
 // Entries enter as the server's addresses and prefixes (already validated by
-// the dynfw package), from a full list (Sync) or from deltas (Add, Remove).
+// the dynfw package), from a full list (Sync) or from deltas (Apply).
 // The policy drops what must never be blocked (the allow-list, IPv6 when it
-// is turned off), optionally widens IPv6 addresses to a prefix such as /64,
+// is turned off) and refuses what the safety floor protects: entries that
+// cover the unspecified, loopback, link-local or multicast space, the
+// DynFW server's or the default gateway's address, or (unless allowed)
+// private, CGNAT and unique-local space, directly or through an IPv6 form
+// that embeds such an IPv4 address (netspace), and entries shorter than a
+// minimum prefix. A compromised server or key can then never lock a router
+// out of its own network. It optionally widens IPv6 addresses to a prefix such as /64,
 // and counts references, so that removing one address never unblocks a
 // prefix that another listed address still needs. What leaves are the
 // changes of kernel elements, as firewall.Elements, ready for a backend.
@@ -13,8 +19,10 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/dynfw/sentinel/internal/firewall"
+	"github.com/dynfw/sentinel/internal/netspace"
 )
 
 // Config is the address policy.
@@ -29,33 +37,103 @@ type Config struct {
 	// inside one of them is ignored; a listed prefix that merely overlaps
 	// one is kept (backends put the allow-list before their drop rules).
 	Allow []netip.Prefix
+	// AllowPrivate lets private (RFC 1918), CGNAT and unique-local entries
+	// through the safety floor; the rest of the floor always holds.
+	AllowPrivate bool
+	// MinPrefix4 and MinPrefix6 refuse entries shorter than /MinPrefix4
+	// (IPv4) or /MinPrefix6 (IPv6). 0 takes the defaults, DefaultMinPrefix4
+	// and DefaultMinPrefix6.
+	MinPrefix4, MinPrefix6 int
 }
+
+// Default minimum prefix lengths: no DynFW server lists networks wider
+// than an IPv4 /8 or an IPv6 /16, and a wider entry could only be an
+// attempt to block everyone.
+const (
+	DefaultMinPrefix4 = 8
+	DefaultMinPrefix6 = 16
+)
 
 // Skip says why an entry was not turned into an element.
 type Skip int
 
-// Reasons for skipping an entry.
+// Reasons for skipping an entry. The Refuse reasons are the safety floor's
+// (see Refused).
 const (
 	NotSkipped Skip = iota
 	SkipAllowed
 	SkipIPv6
+	RefuseUnspecified // covers 0.0.0.0/8 or ::
+	RefuseLoopback
+	RefuseLinkLocal
+	RefuseMulticast
+	RefuseTranslation // 64:ff9b:1::/48, the local-use NAT64 prefix
+	RefuseServer      // covers an address of the DynFW server
+	RefuseGateway     // covers a default gateway
+	RefusePrivate     // RFC 1918, without AllowPrivate
+	RefuseCGNAT       // 100.64.0.0/10, without AllowPrivate
+	RefuseUniqueLocal // fc00::/7, without AllowPrivate
+	RefuseMinPrefix   // shorter than MinPrefix4 or MinPrefix6
+	numSkips
 )
 
+// Refusals lists the floor's reasons, for metrics.
+func Refusals() []Skip {
+	var out []Skip
+	for r := RefuseUnspecified; r < numSkips; r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Refused reports whether the safety floor refused the entry (rather than
+// the operator's allow-list or IPv6 setting skipping it).
+func (s Skip) Refused() bool { return s >= RefuseUnspecified && s < numSkips }
+
+// String is the reason as metrics label it.
 func (s Skip) String() string {
 	switch s {
 	case SkipAllowed:
 		return "allow-list"
 	case SkipIPv6:
 		return "ipv6-disabled"
+	case RefuseServer:
+		return "server"
+	case RefuseGateway:
+		return "gateway"
+	case RefuseMinPrefix:
+		return "min-prefix"
+	}
+	for c, r := range refuseOf {
+		if r == s && s != NotSkipped {
+			return netspace.Class(c).String()
+		}
 	}
 	return "none"
+}
+
+// refuseOf maps the classes of protected space to reasons.
+var refuseOf = [...]Skip{
+	netspace.Unspecified: RefuseUnspecified,
+	netspace.Loopback:    RefuseLoopback,
+	netspace.LinkLocal:   RefuseLinkLocal,
+	netspace.Multicast:   RefuseMulticast,
+	netspace.Translation: RefuseTranslation,
+	netspace.Private:     RefusePrivate,
+	netspace.CGNAT:       RefuseCGNAT,
+	netspace.UniqueLocal: RefuseUniqueLocal,
+	netspace.Special:     NotSkipped, // documentation, benchmarking...: the server's business
 }
 
 // Set is the desired state: the server's entries and the kernel elements
 // they make. It is not safe for concurrent use.
 type Set struct {
-	cfg Config
-	gen uint8 // mark of the current full list, see Sync
+	cfg     Config
+	gen     uint8 // mark of the current full list, see Sync
+	classes netspace.Classes
+
+	// Single addresses the floor protects besides the fixed space.
+	server, gateways []netip.Addr
 
 	// Entries as listed, with the generation that last saw them. Single
 	// IPv4 and IPv6 addresses are stored compactly; a million IPv4
@@ -74,7 +152,17 @@ func New(cfg Config) *Set {
 	for i, p := range cfg.Allow {
 		cfg.Allow[i] = p.Masked()
 	}
-	return &Set{cfg: cfg, v4: map[uint32]uint8{}, v6: map[[16]byte]uint8{}, nets: map[netip.Prefix]uint8{}, refs: map[netip.Prefix]int32{}}
+	if cfg.MinPrefix4 <= 0 {
+		cfg.MinPrefix4 = DefaultMinPrefix4
+	}
+	if cfg.MinPrefix6 <= 0 {
+		cfg.MinPrefix6 = DefaultMinPrefix6
+	}
+	classes := netspace.Floor | netspace.Local
+	if cfg.AllowPrivate {
+		classes = netspace.Floor
+	}
+	return &Set{cfg: cfg, classes: classes, v4: map[uint32]uint8{}, v6: map[[16]byte]uint8{}, nets: map[netip.Prefix]uint8{}, refs: map[netip.Prefix]int32{}}
 }
 
 // Reserve sizes an empty set for about n4 single IPv4 and n6 single IPv6
@@ -136,17 +224,110 @@ func (s *Set) Elements() *firewall.Elements {
 	return e
 }
 
-// Check reports whether an entry would be skipped, and why.
+// Check reports whether an entry would be skipped, and why. The allow-list
+// and the IPv6 setting come first; then the floor, in the order of its
+// reasons: the fixed space (netspace.Floor), the server, the gateways,
+// private space, the minimum prefix.
 func (s *Set) Check(p netip.Prefix) Skip {
+	why, _ := s.check(p)
+	return why
+}
+
+// Explain is Check with, for a refusal through an IPv6 form that embeds an
+// IPv4 address, the form's name ("6to4", "nat64", ...), for logs.
+func (s *Set) Explain(p netip.Prefix) (Skip, string) { return s.check(p) }
+
+func (s *Set) check(p netip.Prefix) (Skip, string) {
 	if p.Addr().Is6() && !p.Addr().Is4In6() && s.cfg.NoIPv6 {
-		return SkipIPv6
+		return SkipIPv6, ""
 	}
 	for _, a := range s.cfg.Allow {
 		if a.Bits() <= p.Bits() && a.Contains(p.Addr()) {
-			return SkipAllowed
+			return SkipAllowed, ""
 		}
 	}
-	return NotSkipped
+	// The floor judges what the kernel would hold: the /IPv6Prefix around
+	// a single IPv6 address may cover the server though the address does
+	// not.
+	p, _ = s.element(p)
+	hit := netspace.Meets(p, s.classes)
+	if hit.Class != netspace.Global && netspace.Floor.Has(hit.Class) {
+		return refuseOf[hit.Class], hit.Form
+	}
+	for _, a := range s.server {
+		if form, ok := netspace.Covers(p, a); ok {
+			return RefuseServer, form
+		}
+	}
+	for _, a := range s.gateways {
+		if form, ok := netspace.Covers(p, a); ok {
+			return RefuseGateway, form
+		}
+	}
+	if hit.Class != netspace.Global {
+		return refuseOf[hit.Class], hit.Form
+	}
+	if p.Addr().Is4() && p.Bits() < s.cfg.MinPrefix4 || p.Addr().Is6() && p.Bits() < s.cfg.MinPrefix6 {
+		return RefuseMinPrefix, ""
+	}
+	return NotSkipped, ""
+}
+
+// Protected returns the server's and the gateways' addresses the floor
+// protects now.
+func (s *Set) Protected() (server, gateways []netip.Addr) { return s.server, s.gateways }
+
+// Protect sets the single addresses the floor protects besides the fixed
+// space: every address of the DynFW server (those its name resolves to and
+// the one connected) and the default gateways. Entries already held that
+// now cover one are removed, reported to refused, and the kernel changes
+// returned; entries refused before and no longer covering one come back
+// with the next full list.
+func (s *Set) Protect(server, gateways []netip.Addr, refused func(netip.Prefix, Skip)) (add, del *firewall.Elements) {
+	server, gateways = normalize(server), normalize(gateways)
+	if slices.Equal(server, s.server) && slices.Equal(gateways, s.gateways) {
+		return &firewall.Elements{}, &firewall.Elements{}
+	}
+	s.server, s.gateways = server, gateways
+	var c changes
+	drop := func(p netip.Prefix) {
+		if why := s.Check(p); why == RefuseServer || why == RefuseGateway {
+			s.remove(p, &c)
+			if refused != nil {
+				refused(p, why)
+			}
+		}
+	}
+	// Single IPv4 entries are looked up, not scanned: a router may hold a
+	// million of them. An IPv4 address is also covered by IPv6 entries of
+	// its embedded forms, which the scan of v6 finds.
+	for _, a := range slices.Concat(server, gateways) {
+		if a.Is4() {
+			if _, ok := s.v4[firewall.V4(a)]; ok {
+				drop(netip.PrefixFrom(a, 32))
+			}
+		}
+	}
+	for k := range s.v6 {
+		drop(netip.PrefixFrom(netip.AddrFrom16(k), 128))
+	}
+	for p := range s.nets {
+		drop(p)
+	}
+	return s.result(&c)
+}
+
+// normalize sorts addresses, unmapped and without zones, and drops
+// duplicates and invalid ones.
+func normalize(as []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if a.IsValid() {
+			out = append(out, a.Unmap().WithZone(""))
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }
 
 // kind classifies an entry: single IPv4, single IPv6 or prefix.
@@ -327,11 +508,17 @@ type Change struct {
 
 // Apply applies a batch of deltas in order and returns the net kernel
 // changes. Adding a listed entry or removing an unlisted one changes
-// nothing. skipped is called for entries the policy ignores.
+// nothing. skipped is called for entries the policy ignores (for the
+// floor's refusals, only when they are added).
 func (s *Set) Apply(batch []Change, skipped func(netip.Prefix, Skip)) (add, del *firewall.Elements) {
 	var c changes
 	for _, ch := range batch {
 		if why := s.Check(ch.Addr); why != NotSkipped {
+			if why.Refused() && !ch.Add {
+				// Removing what the floor refused: nothing to count.
+				s.remove(ch.Addr, &c)
+				continue
+			}
 			if skipped != nil {
 				skipped(ch.Addr, why)
 			}

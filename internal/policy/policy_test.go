@@ -99,7 +99,7 @@ func TestExpansionIsReferenceCounted(t *testing.T) {
 
 func TestAllowListAndNoIPv6(t *testing.T) {
 	var skipped []string
-	s := New(Config{Allow: []netip.Prefix{pfx("192.168.0.0/16"), pfx("2001:db8:1::/48")}, NoIPv6: false})
+	s := New(Config{Allow: []netip.Prefix{pfx("192.168.0.0/16"), pfx("2001:db8:1::/48")}, NoIPv6: false, AllowPrivate: true})
 	add, _ := s.Apply([]Change{
 		{true, pfx("192.168.1.1")},    // inside the allow-list
 		{true, pfx("192.168.0.0/24")}, // inside too
@@ -135,8 +135,8 @@ func TestBatchNetChange(t *testing.T) {
 func TestSyncDiffs(t *testing.T) {
 	s := New(Config{IPv6Prefix: 64})
 	k := kernel{}
-	k.apply(t)(s.Sync(list("1.1.1.1", "2.2.2.2", "2001:db8::1", "10.0.0.0/8"), nil))
-	add, del := s.Sync(list("1.1.1.1", "3.3.3.3", "2001:db8::2", "10.0.0.0/8", "10.0.0.0/8"), nil)
+	k.apply(t)(s.Sync(list("1.1.1.1", "2.2.2.2", "2001:db8::1", "11.0.0.0/8"), nil))
+	add, del := s.Sync(list("1.1.1.1", "3.3.3.3", "2001:db8::2", "11.0.0.0/8", "11.0.0.0/8"), nil)
 	if got := add.Prefixes(); len(got) != 1 || got[0] != pfx("3.3.3.3") {
 		t.Fatalf("resync added %v, want only 3.3.3.3 (the /64 stays)", got)
 	}
@@ -144,7 +144,7 @@ func TestSyncDiffs(t *testing.T) {
 		t.Fatalf("resync removed %v", got)
 	}
 	k.check(t, add, del)
-	if got, w := k.sorted(), want(s.cfg, []netip.Prefix{pfx("1.1.1.1"), pfx("3.3.3.3"), pfx("2001:db8::2"), pfx("10.0.0.0/8")}); !slices.Equal(got, w) {
+	if got, w := k.sorted(), want(s.cfg, []netip.Prefix{pfx("1.1.1.1"), pfx("3.3.3.3"), pfx("2001:db8::2"), pfx("11.0.0.0/8")}); !slices.Equal(got, w) {
 		t.Fatalf("kernel %v, want %v", got, w)
 	}
 	e, el := s.Len()
@@ -159,7 +159,7 @@ func TestSyncDiffs(t *testing.T) {
 func TestRandomHistories(t *testing.T) {
 	universe := []string{"1.0.0.1", "1.0.0.2", "1.0.0.0/24", "1.0.0.0/16", "9.9.9.9",
 		"2001:db8::1", "2001:db8::2", "2001:db8:0:1::1", "2001:db8::/48", "2001:db8::/64", "fd00::1", "192.168.1.1"}
-	for _, cfg := range []Config{{}, {IPv6Prefix: 64}, {IPv6Prefix: 56, Allow: []netip.Prefix{pfx("192.168.0.0/16")}}, {NoIPv6: true}} {
+	for _, cfg := range []Config{{}, {IPv6Prefix: 64}, {IPv6Prefix: 56, Allow: []netip.Prefix{pfx("192.168.0.0/16")}}, {NoIPv6: true}, {AllowPrivate: true, MinPrefix4: 20}} {
 		rng := rand.New(rand.NewPCG(1, uint64(cfg.IPv6Prefix)))
 		s := New(cfg)
 		k := kernel{}

@@ -171,3 +171,33 @@ func BenchmarkListed100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIsNonGlobal classifies keys the way the scorer does for every
+// first event of an address: global keys (the common case, decided by the
+// first bits) and a mix with private, documentation, 6to4 and Teredo keys.
+func BenchmarkIsNonGlobal(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		addrs []string
+	}{
+		{"global", []string{"45.1.2.3", "185.220.101.4", "8.8.8.8", "2a01:4f8::1", "2600::1", "91.1.1.1", "2a00:1450::1", "2c0f::1"}},
+		{"mixed", []string{"45.1.2.3", "185.220.101.4", "10.1.2.3", "192.168.1.1", "100.64.1.1", "198.51.100.7",
+			"2a01:4f8::1", "2001:db8::1", "2001:470::1", "2002:7f00:1::1", "2002:c000:204::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+			"8.8.8.8", "203.0.113.9", "3fff::1", "2600::1"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			keys := make([]key, len(bc.addrs))
+			for i, a := range bc.addrs {
+				keys[i], _ = keyOf(netip.MustParseAddr(a), 128)
+			}
+			b.ReportAllocs()
+			n := 0
+			for i := range b.N {
+				if isNonGlobal(keys[i%len(keys)], 128) {
+					n++
+				}
+			}
+			_ = n
+		})
+	}
+}

@@ -52,9 +52,11 @@ type Config struct {
 	// Allow lists networks that are never listed. A key that overlaps one
 	// (an IPv6 aggregate containing an allowed address) is never listed.
 	Allow []netip.Prefix
-	// ListNonGlobal allows listing non-global addresses (private,
-	// loopback, CGNAT, documentation, multicast, ULA, link-local, ...).
-	// Off by default: they cannot be Internet attackers.
+	// ListNonGlobal allows listing non-global addresses (private, CGNAT,
+	// documentation, ULA, ...), for a laboratory. Off by default: they
+	// cannot be Internet attackers. The unspecified, loopback, link-local
+	// and multicast space (netspace.Floor), and their 6to4, NAT64,
+	// IPv4-mapped and Teredo forms, are never listed whatever this says.
 	ListNonGlobal bool
 
 	// ProbeCap is the fraction of Entry that the events of one probe can

@@ -33,10 +33,15 @@
 //
 // Never listed, although scored for the explanation: keys overlapping the
 // Allow list and, unless ListNonGlobal is set, non-global addresses
-// (loopback, private, link-local, CGNAT 100.64/10, documentation,
-// benchmarking, multicast, reserved, IPv6 outside 2000::/3 such as ULA and
-// link-local). They cannot be Internet attackers, and a forged event about
-// them is the cheapest way to make every router block its own network.
+// (netspace.NonGlobal: loopback, private, link-local, CGNAT 100.64/10,
+// documentation, benchmarking, multicast, reserved, IPv6 outside 2000::/3
+// such as ULA and link-local), including the 6to4 and Teredo addresses
+// that stand for such IPv4 addresses (2002:7f00:1::1 is 127.0.0.1), and
+// every IPv6 aggregate that contains one (a Teredo /64 holds the Teredo
+// form of every IPv4 address). They cannot be Internet attackers, and a
+// forged event about them is the cheapest way to make every router block
+// its own network. ListNonGlobal never lifts the floor (unspecified,
+// loopback, link-local, multicast).
 //
 // Events count at their Time, when the server received them (probe
 // clocks drift); a late event counts with the weight it would have

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+
+	"github.com/dynfw/sentinel/internal/netspace"
 )
 
 // key is the pointer-free form of a listing key, so that the index and
@@ -163,25 +165,149 @@ func (ss spans) overlaps(first, last key) bool {
 	return i < len(ss) && !last.less(ss[i].first)
 }
 
-// isNonGlobal reports whether a key's range meets non-global space. Most
-// keys are decided by their first bits; the rest search nonGlobal.
+// covers reports whether one range holds all of [first, last].
+func (ss spans) covers(first, last key) bool {
+	i, _ := slices.BinarySearchFunc(ss, first, func(s span, k key) int {
+		if s.last.less(k) {
+			return -1
+		}
+		return 1
+	})
+	return i < len(ss) && !first.less(ss[i].first) && !ss[i].last.less(last)
+}
+
+// isNonGlobal reports whether a key's range meets non-global space,
+// directly or through an IPv6 form that embeds an IPv4 address (netspace).
+// It runs for every new key, so most keys are decided by a table lookup on
+// their first bits; the rest search.
 func isNonGlobal(k key, v6bits int) bool {
 	if k.is4() {
-		switch o := uint8(k.lo >> 24); {
-		case o == 0 || o == 10 || o == 127 || o >= 224:
-			return true
-		case o != 100 && o != 169 && o != 172 && o != 192 && o != 198 && o != 203:
+		switch nonGlobal.first4[uint8(k.lo>>24)] {
+		case verdictGlobal:
 			return false
+		case verdictNonGlobal:
+			return true
 		}
-	} else if v6bits >= 16 {
-		switch top := k.hi >> 48; {
-		case top>>13 != 1: // outside 2000::/3
-			return true
-		case top != 0x2001 && top != 0x3fff:
+		return nonGlobal.v4.overlaps(k, k)
+	}
+	if v6bits >= 16 {
+		switch first16[k.hi>>48] {
+		case verdictGlobal:
 			return false
+		case verdictNonGlobal:
+			return true
+		case verdictEmbedded:
+			return nonGlobal.embedded(k, v6bits)
 		}
 	}
-	return nonGlobal.overlaps(k, v6bits)
+	return nonGlobal.meets(k, v6bits)
+}
+
+// space is protected address space in key terms: its ranges, the
+// embedding forms that can stand for them from outside them, and a verdict
+// for every first octet of an IPv4 address.
+type space struct {
+	ranges
+	embeds []embedding
+	first4 [256]uint8
+}
+
+func spaceOf(cs netspace.Classes) *space {
+	rs := netspace.Ranges(cs)
+	ps := make([]netip.Prefix, len(rs))
+	sp := &space{}
+	for i, r := range rs {
+		ps[i] = r.Prefix
+		if a := r.Prefix.Addr(); a.Is4() {
+			first, n := int(a.As4()[0]), 1
+			if r.Prefix.Bits() < 8 {
+				n = 1 << (8 - r.Prefix.Bits())
+			}
+			for j := first; j < first+n; j++ {
+				sp.first4[j] = verdict(sp.first4[j], r.Prefix.Bits() <= 8)
+			}
+		}
+	}
+	sp.ranges = rangesOf(ps)
+	for _, e := range embeddings {
+		// A form inside the space is found by the range search already.
+		if !sp.v6.covers(e.first, e.last) {
+			sp.embeds = append(sp.embeds, e)
+		}
+	}
+	return sp
+}
+
+// has4 reports whether the IPv4 range [lo, hi] meets the space.
+func (sp *space) has4(lo, hi uint32) bool {
+	if lo>>24 == hi>>24 {
+		switch sp.first4[lo>>24] {
+		case verdictGlobal:
+			return false
+		case verdictNonGlobal:
+			return true
+		}
+	}
+	return sp.v4.overlaps(key{lo: v4Mark | uint64(lo)}, key{lo: v4Mark | uint64(hi)})
+}
+
+// meets reports whether a key's range meets the space, directly or
+// through the IPv4 range it stands for in an embedding form.
+func (sp *space) meets(k key, v6bits int) bool {
+	if k.is4() {
+		return sp.has4(uint32(k.lo), uint32(k.lo))
+	}
+	return sp.v6.overlaps(k, hostBits(k, v6bits)) || sp.embedded(k, v6bits)
+}
+
+// embedded reports whether the IPv4 range an IPv6 key's range stands for
+// in an embedding form meets the space.
+func (sp *space) embedded(k key, v6bits int) bool {
+	first, last := mask(k, v6bits), hostBits(k, v6bits)
+	for _, e := range sp.embeds {
+		if last.less(e.first) || e.last.less(first) {
+			continue
+		}
+		// All of IPv4 while the key leaves the embedded bits free.
+		lo, hi := uint32(0), ^uint32(0)
+		if v6bits > e.offset {
+			v := bits32(first, e.offset)
+			if e.inverted {
+				v = ^v
+			}
+			host := uint32(1<<(32-min(v6bits-e.offset, 32)) - 1)
+			lo, hi = v&^host, v|host
+		}
+		if sp.has4(lo, hi) {
+			return true
+		}
+	}
+	return false
+}
+
+// nonGlobalWhy names the non-global space a key meets, for error messages:
+// "loopback", or "loopback, 6to4 form".
+func (s *Scorer) nonGlobalWhy(k key) string {
+	cs := netspace.NonGlobal
+	if s.cfg.ListNonGlobal {
+		cs = netspace.Floor
+	}
+	h := netspace.Meets(k.prefix(s.v6bits), cs)
+	if h.Form != "" {
+		return h.Class.String() + ", " + h.Form + " form"
+	}
+	return h.Class.String()
+}
+
+// bits32 returns the 32 bits of k from bit off (0 is the most significant).
+func bits32(k key, off int) uint32 {
+	switch {
+	case off <= 32:
+		return uint32(k.hi >> (32 - off))
+	case off < 64:
+		return uint32(k.hi<<(off-32) | k.lo>>(96-off))
+	}
+	return uint32(k.lo >> (96 - off))
 }
 
 // overlaps reports whether a key's range meets any range of its family.
@@ -192,33 +318,76 @@ func (r *ranges) overlaps(k key, v6bits int) bool {
 	return r.v6.overlaps(k, hostBits(k, v6bits))
 }
 
-// nonGlobal lists the address space that cannot hold an Internet attacker
-// (RFC 6890 and its successors): listing such an address could only block
-// someone's own network, so it is a cheap way to poison the list. For IPv6
-// everything outside 2000::/3 (the only allocated global unicast space) is
-// non-global; 64:ff9b::/96 (NAT64) falls there too, and rightly so, since
-// those addresses stand for IPv4 hosts behind somebody's translator.
-var nonGlobal = rangesOf([]netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("10.0.0.0/8"),      // private
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
-	netip.MustParsePrefix("169.254.0.0/16"),  // link-local
-	netip.MustParsePrefix("172.16.0.0/12"),   // private
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-	netip.MustParsePrefix("192.168.0.0/16"),  // private
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
-	netip.MustParsePrefix("::/3"),            // unspecified, loopback, NAT64, discard, ...
-	netip.MustParsePrefix("4000::/2"),        // unallocated, ULA fc00::/7
-	netip.MustParsePrefix("8000::/1"),        // link-local fe80::/10, multicast ff00::/8, ...
-	netip.MustParsePrefix("2001:2::/48"),     // benchmarking
-	netip.MustParsePrefix("2001:10::/28"),    // ORCHID
-	netip.MustParsePrefix("2001:20::/28"),    // ORCHIDv2
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("3fff::/20"),       // documentation (RFC 9637)
-})
+// nonGlobal is the address space that cannot hold an Internet attacker
+// (netspace.NonGlobal: RFC 6890 and its successors): listing such an
+// address could only block someone's own network, so it is a cheap way to
+// poison the list. floor is the part that is never listed even with
+// Config.ListNonGlobal (unspecified, loopback, link-local, multicast).
+var (
+	nonGlobal = *spaceOf(netspace.NonGlobal)
+	floor     = *spaceOf(netspace.Floor)
+)
+
+// embedding is a netspace.Form in key terms.
+type embedding struct {
+	first, last key
+	offset      int
+	inverted    bool
+}
+
+var embeddings = func() []embedding {
+	var out []embedding
+	for _, f := range netspace.Forms() {
+		// Not keyOf: it would unmap ::ffff:0:0.
+		b := f.Prefix.Addr().As16()
+		k := key{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+		out = append(out, embedding{mask(k, f.Prefix.Bits()), hostBits(k, f.Prefix.Bits()), f.Offset, f.Inverted})
+	}
+	return out
+}()
+
+// Verdicts of the first-bits tables.
+const (
+	verdictGlobal    = iota // no key starting so meets the space
+	verdictNonGlobal        // every key starting so does
+	verdictSearch           // it depends on the other bits
+	verdictEmbedded         // only through an embedding form (6to4)
+)
+
+// first16 holds the verdict on non-global space for every first 16 bits
+// of an IPv6 key of at least 16 bits, derived from netspace.
+var first16 = verdicts16()
+
+func verdicts16() (v6 [1 << 16]uint8) {
+	for _, r := range netspace.Ranges(netspace.NonGlobal) {
+		p := r.Prefix
+		if p.Addr().Is4() {
+			continue
+		}
+		b := p.Addr().As16()
+		first, n := int(b[0])<<8|int(b[1]), 1
+		if p.Bits() < 16 {
+			n = 1 << (16 - p.Bits())
+		}
+		for i := first; i < first+n; i++ {
+			v6[i] = verdict(v6[i], p.Bits() <= 16)
+		}
+	}
+	for _, e := range embeddings {
+		for i := e.first.hi >> 48; i <= e.last.hi>>48; i++ {
+			if v6[i] == verdictGlobal {
+				v6[i] = verdictEmbedded
+			}
+		}
+	}
+	return v6
+}
+
+// verdict combines a table entry with a range that covers all its keys
+// (whole) or some of them.
+func verdict(v uint8, whole bool) uint8 {
+	if whole || v == verdictNonGlobal {
+		return verdictNonGlobal
+	}
+	return verdictSearch
+}

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/netspace"
 )
 
 func randAddr(r *rand.Rand, v6 bool) netip.Addr {
@@ -96,8 +98,9 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-// TestNonGlobalFastPath checks the first-bits shortcut against the full
-// search.
+// TestNonGlobalFastPath checks the first-bits tables and the key-form
+// search against the shared definition (netspace.Meets), embedded forms
+// included; and the floor that ListNonGlobal keeps.
 func TestNonGlobalFastPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	for range 200000 {
@@ -105,16 +108,28 @@ func TestNonGlobalFastPath(t *testing.T) {
 		a := randAddr(r, v6)
 		if v6 && r.IntN(2) == 0 {
 			b := a.As16()
-			b[0], b[1] = []byte{0x20, 0x3f, 0x00, 0xfe}[r.IntN(4)], []byte{0x01, 0xff, 0x00}[r.IntN(3)]
+			b[0], b[1] = []byte{0x20, 0x3f, 0x00, 0xfe}[r.IntN(4)], []byte{0x01, 0xff, 0x00, 0x02}[r.IntN(4)]
+			if b[1] == 0x01 && r.IntN(2) == 0 {
+				b[2], b[3] = 0, 0 // Teredo
+			}
+			if b[1] == 0x02 && r.IntN(2) == 0 {
+				b[2] = []byte{0x7f, 0x0a, 0xa9, 0xe0, 0x2d}[r.IntN(5)] // 6to4 of a chosen first octet
+			}
 			a = netip.AddrFrom16(b)
 		}
 		bits := 128
 		if v6 {
-			bits = []int{128, 64, 48, 16, 12, 3}[r.IntN(6)]
+			bits = []int{128, 64, 48, 40, 24, 16, 12, 3}[r.IntN(8)]
 		}
 		k, _ := keyOf(a, bits)
-		if got, want := isNonGlobal(k, bits), nonGlobal.overlaps(k, bits); got != want {
-			t.Fatalf("%v /%d: %v, want %v", a, bits, got, want)
+		p := k.prefix(bits)
+		want := netspace.Meets(p, netspace.NonGlobal).Class != netspace.Global
+		if got := isNonGlobal(k, bits); got != want {
+			t.Fatalf("%v: %v, want %v", p, got, want)
+		}
+		wantFloor := netspace.Meets(p, netspace.Floor).Class != netspace.Global
+		if got := floor.meets(k, bits); got != wantFloor {
+			t.Fatalf("%v: floor %v, want %v", p, got, wantFloor)
 		}
 	}
 }

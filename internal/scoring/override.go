@@ -82,9 +82,9 @@ func (s *Scorer) Block(p netip.Prefix, now, until time.Time, reason string) (Cha
 		return Change{}, false, fmt.Errorf("%w: %v", ErrUntil, until)
 	}
 	if f := s.classify(k); f != 0 {
-		why := "non-global address"
-		if f&fAllowed != 0 {
-			why = "allow-list"
+		why := "allow-list"
+		if f&fAllowed == 0 {
+			why = "non-global address: " + s.nonGlobalWhy(k)
 		}
 		return Change{}, false, fmt.Errorf("%w: %v (%s)", ErrNeverListed, p, why)
 	}

@@ -311,8 +311,13 @@ func (s *Scorer) classify(k key) uint8 {
 	if s.allow.overlaps(k, s.v6bits) {
 		f |= fAllowed
 	}
-	if !s.cfg.ListNonGlobal && isNonGlobal(k, s.v6bits) {
-		f |= fNonGlobal
+	switch {
+	case !s.cfg.ListNonGlobal:
+		if isNonGlobal(k, s.v6bits) {
+			f |= fNonGlobal
+		}
+	case floor.meets(k, s.v6bits):
+		f |= fNonGlobal // never, whatever the configuration
 	}
 	return f
 }

@@ -218,6 +218,28 @@ func TestTimelines(t *testing.T) {
 		}},
 		{"non-global addresses are listed when allowed", func(c *Config) { c.ListNonGlobal = true }, []step{
 			burst(0, events.TelnetLogin, 20, 0).from("10.1.2.3"), listed(sec).from("10.1.2.3"),
+			burst(0, events.TelnetLogin, 20, 0).from("2001:db8::1"), listed(sec).from("2001:db8::1"),
+		}},
+		{"the floor is never listed, even when non-global addresses are", func(c *Config) { c.ListNonGlobal = true }, []step{
+			burst(0, events.TelnetLogin, 20, 0).from("127.0.0.1"), unlisted(sec).from("127.0.0.1"),
+			burst(0, events.TelnetLogin, 20, 0).from("::1"), unlisted(sec).from("::1"),
+			burst(0, events.TelnetLogin, 20, 0).from("0.0.0.0"), unlisted(sec).from("0.0.0.0"),
+			burst(0, events.TelnetLogin, 20, 0).from("169.254.1.1"), unlisted(sec).from("169.254.1.1"),
+			burst(0, events.TelnetLogin, 20, 0).from("fe80::1"), unlisted(sec).from("fe80::1"),
+			burst(0, events.TelnetLogin, 20, 0).from("224.0.0.1"), unlisted(sec).from("224.0.0.1"),
+			burst(0, events.TelnetLogin, 20, 0).from("2002:7f00:1::1"), unlisted(sec).from("2002:7f00:1::1"),
+			burst(0, events.TelnetLogin, 20, 0).from("64:ff9b::7f00:1"), unlisted(sec).from("64:ff9b::7f00:1"),
+		}},
+		{"6to4, NAT64 and Teredo forms of non-global addresses are never listed", nil, []step{
+			burst(0, events.TelnetLogin, 20, 0).from("2002:7f00:1::1"), unlisted(sec).from("2002:7f00:1::1"),
+			burst(0, events.TelnetLogin, 20, 0).from("2002:c0a8:101::5"), unlisted(sec).from("2002:c0a8:101::5"),
+			burst(0, events.TelnetLogin, 20, 0).from("64:ff9b::a00:1"), unlisted(sec).from("64:ff9b::a00:1"),
+			burst(0, events.TelnetLogin, 20, 0).from("2001:0:4136:e378:8000:63bf:80ff:fffe"), unlisted(sec).from("2001:0:4136:e378:8000:63bf:80ff:fffe"),
+			burst(0, events.TelnetLogin, 20, 0).from("2002:b901:101::1"), listed(sec).from("2002:b901:101::1"), // 185.1.1.1
+		}},
+		{"a Teredo /64 holds the Teredo form of every IPv4 address", func(c *Config) { c.IPv6Prefix = 64 }, []step{
+			burst(0, events.TelnetLogin, 20, 0).from("2001:0:4136:e378:8000:63bf:f7f7:f7f7"), unlisted(sec).from("2001:0:4136:e378::1"),
+			burst(0, events.TelnetLogin, 20, 0).from("2002:b901:101:1::1"), listed(sec).from("2002:b901:101:1::2"),
 		}},
 		{"one probe alone is capped", func(c *Config) { c.ProbeCap = 0.6 }, []step{
 			burst(0, events.TelnetLogin, 30, sec).by(1), unlisted(40 * sec),
@@ -410,12 +432,18 @@ func TestBlockUnblock(t *testing.T) {
 		want error
 	}{
 		{"10.0.0.1/32", ErrNeverListed},
+		{"2002:7f00:1::1/128", ErrNeverListed},                       // 6to4 of 127.0.0.1
+		{"64:ff9b::a00:1/128", ErrNeverListed},                       // NAT64 of 10.0.0.1
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe/128", ErrNeverListed}, // Teredo of 127.0.0.1
 		{"185.1.0.0/16", ErrKey},
 		{"2a01::/64", ErrKey},
 	} {
 		if _, _, err := s.Block(netip.MustParsePrefix(tc.p), at(0), at(time.Hour), ""); !errors.Is(err, tc.want) {
 			t.Errorf("block %s: %v, want %v", tc.p, err, tc.want)
 		}
+	}
+	if _, _, err := s.Block(netip.MustParsePrefix("2002:7f00:1::1/128"), at(0), at(time.Hour), ""); err == nil || !strings.Contains(err.Error(), "(non-global address: loopback, 6to4 form)") {
+		t.Errorf("the refusal does not say why: %v", err)
 	}
 	if _, _, err := s.Block(key, at(time.Hour), at(time.Hour), ""); !errors.Is(err, ErrUntil) {
 		t.Errorf("block ending now: %v", err)
@@ -584,9 +612,12 @@ func TestNonGlobal(t *testing.T) {
 		"192.0.2.200": true, "223.255.255.255": false, "240.0.0.1": true, "2000::1": false, "2a00:1450::1": false,
 		"3fff::1": true, "3ffe::1": false, "2001:db8:ffff::1": true, "2001:db9::1": false, "64:ff9b::1.2.3.4": true,
 		"fc00::1": true, "fec0::1": true, "2001:2::1": true, "2001:3::1": false, "::ffff:0:1.2.3.4": true,
+		// 6to4 and Teredo forms of non-global IPv4 addresses.
+		"2002:7f00:1::1": true, "2002:a00:1::1": true, "2002:c000:201::1": true, "2002:808:808::1": false,
+		"2001:0:4136:e378:8000:63bf:80ff:fffe": true, "2001:0:4136:e378:8000:63bf:f7f7:f7f7": false,
 	} {
 		k, _ := keyOf(netip.MustParseAddr(a), 128)
-		if got := isNonGlobal(k, 128); got != want || nonGlobal.overlaps(k, 128) != want {
+		if got := isNonGlobal(k, 128); got != want || nonGlobal.meets(k, 128) != want {
 			t.Errorf("%s non-global %v, want %v", a, got, want)
 		}
 	}

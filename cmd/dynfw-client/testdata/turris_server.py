@@ -24,6 +24,7 @@ ap.add_argument("certdir")
 ap.add_argument("--list-interval", type=float, default=1.0)
 ap.add_argument("--initial", type=int, default=0, help="start with N generated IPv4 addresses")
 ap.add_argument("--initial-file", help="start with the addresses in this file, one per line")
+ap.add_argument("--bind", default="127.0.0.1", help="address to listen on")
 args = ap.parse_args()
 
 pub_file, secret_file = zmq.auth.create_certificates(args.certdir, "server")
@@ -40,7 +41,7 @@ def bind():
     sock.curve_secretkey = secret
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 100000)
-    sock.bind("tcp://127.0.0.1:%d" % port if port else "tcp://127.0.0.1:*")
+    sock.bind("tcp://%s:%s" % (args.bind, port if port else "*"))
     port = int(sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
 
 bind()
