@@ -3,9 +3,7 @@ package publish
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,85 +11,9 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/dynfw"
+	"github.com/dynfw/sentinel/internal/testenv"
 	"github.com/dynfw/sentinel/zmtp"
 )
-
-// proxy forwards one TCP connection to the publisher and can stop reading
-// what the publisher sends, as a subscriber with a zero TCP window does,
-// while still forwarding what the subscriber sends (PINGs).
-type proxy struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	paused bool
-	wake   chan struct{}
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := &proxy{ln: ln, wake: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); px.resume(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		down, err := ln.Accept()
-		ln.Close() // one subscriber only: its reconnects fail
-		if err != nil {
-			return
-		}
-		defer down.Close()
-		up, err := net.Dial("tcp", target)
-		if err != nil {
-			return
-		}
-		defer up.Close()
-		wg.Add(1)
-		go func() { defer wg.Done(); io.Copy(up, down); up.Close() }()
-		buf := make([]byte, 64<<10)
-		for {
-			px.mu.Lock()
-			for px.paused {
-				px.mu.Unlock()
-				<-px.wake
-				px.mu.Lock()
-			}
-			px.mu.Unlock()
-			n, err := up.Read(buf)
-			if n > 0 {
-				if _, werr := down.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				down.Close()
-				return
-			}
-		}
-	}()
-	return px
-}
-
-func (px *proxy) addr() string { return "tcp://" + px.ln.Addr().String() }
-
-func (px *proxy) pause() {
-	px.mu.Lock()
-	px.paused = true
-	px.mu.Unlock()
-}
-
-func (px *proxy) resume() {
-	px.mu.Lock()
-	px.paused = false
-	px.mu.Unlock()
-	select {
-	case px.wake <- struct{}{}:
-	default:
-	}
-}
 
 // bigState is a list large enough that a few of them fill socket buffers.
 func bigState(n int) State {
@@ -127,7 +49,7 @@ func TestStalledSubscriberIsCutOff(t *testing.T) {
 		return logs.Write(b)
 	}), nil))
 	p := newTestPublisherWith(t, Config{ListInterval: 10 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, Logger: log}, bigState(20_000))
-	px := newProxy(t, p.Addrs()[0].String())
+	px := testenv.NewStallProxy(t, p.Addrs()[0].String())
 	sub, err := zmtp.NewSocket(zmtp.SUB, zmtp.Options{Curve: &zmtp.CurveOptions{ServerKey: serverKeys[p]},
 		HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: time.Hour})
 	if err != nil {
@@ -135,9 +57,9 @@ func TestStalledSubscriberIsCutOff(t *testing.T) {
 	}
 	defer sub.Close()
 	sub.Subscribe("dynfw/")
-	sub.Dial(px.addr())
+	sub.Dial(px.Addr())
 	recv(t, sub) // connected and subscribed
-	px.pause()
+	px.Pause()
 	deadline := time.Now().Add(30 * time.Second)
 	for p.Socket().Stats().DisconnectReasons[zmtp.ReasonWriteTimeout] == 0 {
 		if time.Now().After(deadline) {
@@ -165,7 +87,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 // the delta or list before it.
 func TestLaggingSubscriberSkipsToNextList(t *testing.T) {
 	p := newTestPublisherWith(t, Config{ListInterval: 20 * time.Millisecond, SendQueueLen: 8}, bigState(20_000))
-	px := newProxy(t, p.Addrs()[0].String())
+	px := testenv.NewStallProxy(t, p.Addrs()[0].String())
 	sub, err := zmtp.NewSocket(zmtp.SUB, zmtp.Options{Curve: &zmtp.CurveOptions{ServerKey: serverKeys[p]}, RecvQueueLen: 1 << 20, RecvQueueBytes: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +95,7 @@ func TestLaggingSubscriberSkipsToNextList(t *testing.T) {
 	defer sub.Close()
 	sub.Subscribe("dynfw/list")
 	sub.Subscribe("dynfw/delta")
-	sub.Dial(px.addr())
+	sub.Dial(px.Addr())
 
 	state := map[netip.Prefix]bool{}
 	var serial uint64
@@ -223,7 +145,7 @@ func TestLaggingSubscriberSkipsToNextList(t *testing.T) {
 		apply(recv(t, sub))
 	}
 
-	px.pause()
+	px.Pause()
 	i := 0
 	delta := func() {
 		a := netip.AddrFrom4([4]byte{30, 0, byte(i >> 8), byte(i)})
@@ -239,7 +161,7 @@ func TestLaggingSubscriberSkipsToNextList(t *testing.T) {
 			p.Sync(context.Background())
 		}
 	}
-	px.resume()
+	px.Resume()
 	for j := 0; j < 500; j++ {
 		delta()
 	}
