@@ -33,6 +33,9 @@ var (
 	// were open when a connection was accepted.
 	ErrPeerLimit      = errors.New("zmtp: peer limit reached")
 	ErrHandshakeLimit = errors.New("zmtp: handshake limit reached")
+	// ErrTooManySubscriptions means a peer of a PUB or XPUB socket asked
+	// for more than Options.MaxSubscriptions subscriptions.
+	ErrTooManySubscriptions = errors.New("zmtp: too many subscriptions")
 )
 
 // PeerError is an ERROR command received from the peer. During a CURVE

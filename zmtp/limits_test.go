@@ -394,6 +394,18 @@ func TestCloseReasons(t *testing.T) {
 			t.Fatalf("stats %+v", pull.Stats())
 		}
 	})
+	t.Run("too_many_subscriptions", func(t *testing.T) {
+		ev := newEventLog()
+		pub := mustSocket(t, PUB, Options{MaxSubscriptions: 2, OnEvent: ev.handler})
+		sub := mustSocket(t, SUB, Options{})
+		for _, topic := range []string{"a", "b", "a", "c"} {
+			sub.Subscribe(topic)
+		}
+		sub.Dial(listenLocal(t, pub))
+		if e := ev.wait(t, EventDisconnected, 5*time.Second); e.Reason != ReasonTooManySubscriptions {
+			t.Fatalf("reason %s (%v)", e.Reason, e.Err)
+		}
+	})
 	t.Run("protocol_error", func(t *testing.T) {
 		ev := newEventLog()
 		pull := mustSocket(t, PULL, Options{OnEvent: ev.handler})

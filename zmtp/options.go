@@ -77,6 +77,12 @@ type Options struct {
 	// 0 means no limit.
 	MaxPeers      int
 	MaxHandshakes int
+	// MaxSubscriptions bounds the distinct subscriptions of one peer of a
+	// PUB or XPUB socket; a peer that asks for more is disconnected
+	// (ReasonTooManySubscriptions). Every message sent is matched against
+	// every subscription of every peer, so a publisher whose subscribers
+	// need few should say so. 0 means no limit.
+	MaxSubscriptions int
 
 	// XPUBVerbose makes an XPUB socket report every subscription it
 	// receives; by default it reports a topic when its first subscriber

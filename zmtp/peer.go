@@ -144,7 +144,7 @@ func (p *peer) command(body []byte) error {
 	case cmdPong:
 	case cmdSubscribe, cmdCancel:
 		if p.s.typ == PUB || p.s.typ == XPUB {
-			p.s.subscription(p, cmd.name == cmdSubscribe, cmd.data)
+			return p.s.subscription(p, cmd.name == cmdSubscribe, cmd.data)
 		}
 	case cmdError:
 		return errorCommand(cmd.data)
@@ -269,8 +269,9 @@ func (p *peer) monitor() {
 }
 
 // setSubscription updates this peer's subscription set. It reports whether
-// the set changed.
-func (p *peer) setSubscription(subscribe bool, topic string) bool {
+// the set changed, or an error when a new subscription would exceed max
+// (0: no limit).
+func (p *peer) setSubscription(subscribe bool, topic string, max int) (bool, error) {
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	if p.subSet == nil {
@@ -278,7 +279,10 @@ func (p *peer) setSubscription(subscribe bool, topic string) bool {
 	}
 	_, had := p.subSet[topic]
 	if subscribe == had {
-		return false
+		return false, nil
+	}
+	if subscribe && max > 0 && len(p.subSet) >= max {
+		return false, fmt.Errorf("%w: more than %d", ErrTooManySubscriptions, max)
 	}
 	if subscribe {
 		p.subSet[topic] = struct{}{}
@@ -291,7 +295,7 @@ func (p *peer) setSubscription(subscribe bool, topic string) bool {
 	}
 	slices.Sort(list)
 	p.subs.Store(&list)
-	return true
+	return true, nil
 }
 
 // matches reports whether the peer subscribed to a prefix of topic.

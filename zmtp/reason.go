@@ -35,6 +35,9 @@ const (
 	ReasonMessageTooLarge Reason = "message_too_large"
 	// ReasonTooManyFrames: a message with more than Options.MaxFrames.
 	ReasonTooManyFrames Reason = "too_many_frames"
+	// ReasonTooManySubscriptions: a subscriber asked for more than
+	// Options.MaxSubscriptions subscriptions.
+	ReasonTooManySubscriptions Reason = "too_many_subscriptions"
 	// ReasonAuthRefused: CurveOptions.Authorize refused the client's key,
 	// or the server refused ours.
 	ReasonAuthRefused Reason = "auth_refused"
@@ -52,7 +55,7 @@ const (
 var reasons = [...]Reason{
 	ReasonClosedByPeer, ReasonSocketClosed, ReasonWriteTimeout, ReasonHeartbeatTimeout,
 	ReasonHandshakeTimeout, ReasonProtocolError, ReasonMessageTooLarge, ReasonTooManyFrames,
-	ReasonAuthRefused, ReasonNetworkError, ReasonPeerLimit, ReasonHandshakeLimit,
+	ReasonTooManySubscriptions, ReasonAuthRefused, ReasonNetworkError, ReasonPeerLimit, ReasonHandshakeLimit,
 }
 
 // The reasons that can end each stage of a connection, for Stats: every one
@@ -60,7 +63,8 @@ var reasons = [...]Reason{
 var (
 	disconnectReasons = []Reason{
 		ReasonClosedByPeer, ReasonSocketClosed, ReasonWriteTimeout, ReasonHeartbeatTimeout,
-		ReasonProtocolError, ReasonMessageTooLarge, ReasonTooManyFrames, ReasonNetworkError,
+		ReasonProtocolError, ReasonMessageTooLarge, ReasonTooManyFrames, ReasonTooManySubscriptions,
+		ReasonNetworkError,
 	}
 	handshakeReasons = []Reason{
 		ReasonClosedByPeer, ReasonHandshakeTimeout, ReasonProtocolError, ReasonMessageTooLarge,
@@ -110,6 +114,8 @@ func ReasonOf(err error) Reason {
 		return ReasonHandshakeLimit
 	case errors.Is(err, ErrTooManyFrames):
 		return ReasonTooManyFrames
+	case errors.Is(err, ErrTooManySubscriptions):
+		return ReasonTooManySubscriptions
 	case errors.Is(err, ErrFrameTooLarge):
 		return ReasonMessageTooLarge
 	case errors.Is(err, ErrAuthRefused):

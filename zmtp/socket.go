@@ -365,7 +365,7 @@ func (s *Socket) deliver(p *peer, m Message) error {
 		// libzmq SUB sockets send subscriptions as one-frame data
 		// messages: 0x01 or 0x00 followed by the topic prefix.
 		if len(m) == 1 && len(m[0]) > 0 && m[0][0] <= 1 {
-			s.subscription(p, m[0][0] == 1, m[0][1:])
+			return s.subscription(p, m[0][0] == 1, m[0][1:])
 		}
 		return nil
 	case SUB:
@@ -398,11 +398,12 @@ func (s *Socket) subscribed(topic []byte) bool {
 }
 
 // subscription applies a SUBSCRIBE or CANCEL from a peer of a PUB or XPUB.
-func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
+// An error (too many subscriptions) ends the peer.
+func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) error {
 	topic := string(topicb)
-	changed := p.setSubscription(subscribe, topic)
-	if s.typ != XPUB {
-		return
+	changed, err := p.setSubscription(subscribe, topic, s.opts.MaxSubscriptions)
+	if err != nil || s.typ != XPUB {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -410,7 +411,7 @@ func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
 		if subscribe && s.opts.XPUBVerbose {
 			s.notifyXPUB(true, topic)
 		}
-		return
+		return nil
 	}
 	if subscribe {
 		s.topicSubs[topic]++
@@ -424,6 +425,7 @@ func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
 			s.notifyXPUB(false, topic)
 		}
 	}
+	return nil
 }
 
 func (s *Socket) notifyXPUB(subscribe bool, topic string) {

@@ -195,11 +195,13 @@ func New(cfg Config, st State) (*Publisher, error) {
 		HeartbeatInterval: cfg.Heartbeat,
 		HeartbeatTimeout:  cfg.Heartbeat / 2,
 		SendQueueLen:      cfg.SendQueueLen,
-		MaxMessageSize:    1 << 20, // subscribers send subscriptions only
-		WriteTimeout:      positive(cfg.WriteTimeout),
-		MaxPeers:          positive(cfg.MaxSubscribers),
-		MaxHandshakes:     positive(cfg.MaxHandshakes),
-		OnEvent:           p.onEvent,
+		// Subscribers send subscriptions only, to a few short topics.
+		MaxMessageSize:   4 << 10,
+		MaxSubscriptions: 64,
+		WriteTimeout:     positive(cfg.WriteTimeout),
+		MaxPeers:         positive(cfg.MaxSubscribers),
+		MaxHandshakes:    positive(cfg.MaxHandshakes),
+		OnEvent:          p.onEvent,
 	})
 	if err != nil {
 		return nil, err
