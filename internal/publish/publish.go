@@ -49,14 +49,16 @@ const (
 	// goroutines and queue are not held for long.
 	DefaultWriteTimeout = time.Minute
 	// DefaultMaxSubscribers bounds the connections: each ready subscriber
-	// costs about 150 KiB (two 64 KiB buffers and three goroutines), so
-	// the default bounds that memory near 1.5 GiB.
+	// costs about 150 KiB (two 64 KiB buffers and three goroutines;
+	// zmtp's BenchmarkPeerMemory), so the default bounds that memory near
+	// 1.5 GiB.
 	DefaultMaxSubscribers = 10_000
 	// DefaultMaxHandshakes bounds the CURVE handshakes in progress: a
-	// handshake takes two round trips, so 256 at once admit thousands of
-	// clients per second after a restart (the others retry with backoff),
-	// while half-open connections can hold at most 256 goroutines and
-	// their buffers (about 35 MiB).
+	// handshake takes two round trips and about half a millisecond of
+	// CPU on the server (zmtp's BenchmarkCurveHandshake), so 256 at once
+	// admit as many clients as the CPU can after a restart (the others
+	// retry with backoff), while half-open connections can hold at most
+	// 256 goroutines and their buffers (about 35 MiB).
 	DefaultMaxHandshakes = 256
 )
 
