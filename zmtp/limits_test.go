@@ -200,7 +200,7 @@ func TestHandshakeLimit(t *testing.T) {
 	spub, ssec := keyPair(t)
 	pub := mustSocket(t, PUB, Options{
 		Curve:         &CurveOptions{Server: true, SecretKey: ssec},
-		MaxHandshakes: 4, HandshakeTimeout: 500 * time.Millisecond, OnEvent: ev.handler,
+		MaxHandshakes: 4, HandshakeTimeout: 2 * time.Second, OnEvent: ev.handler,
 	})
 	ep := listenLocal(t, pub)
 	halfOpen := func(n int) {
