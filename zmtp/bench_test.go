@@ -1,10 +1,13 @@
 package zmtp
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +17,10 @@ import (
 )
 
 // benchPair connects a PUB and a SUB with unlimited queues, so that a
-// throughput benchmark measures the transport and not drops.
+// throughput benchmark measures the transport and not drops. The PUB has a
+// write timeout, as the DynFW publisher does.
 func benchPair(b *testing.B, curve bool) (*Socket, *Socket) {
-	po := Options{SendQueueLen: 1 << 30, SendQueueBytes: 1 << 40}
+	po := Options{SendQueueLen: 1 << 30, SendQueueBytes: 1 << 40, WriteTimeout: time.Minute}
 	so := Options{RecvQueueLen: 1 << 30, RecvQueueBytes: 1 << 40}
 	if curve {
 		spub, ssec := keyPair(b)
@@ -122,7 +126,7 @@ func BenchmarkListLatency(b *testing.B) {
 func BenchmarkFanout1000(b *testing.B) {
 	const n = 1000
 	spub, ssec := keyPair(b)
-	pub := mustSocket(b, PUB, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}})
+	pub := mustSocket(b, PUB, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}, WriteTimeout: time.Minute})
 	ep := listenLocal(b, pub)
 	subs := make([]*Socket, n)
 	for i := range subs {
@@ -217,4 +221,65 @@ func BenchmarkStalledSubscriberMemory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// lightClient completes a CURVE handshake as a SUB with small buffers, so
+// that what a benchmark measures is the server's side.
+func lightClient(b *testing.B, ep string, serverKey [32]byte) net.Conn {
+	nc, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &conn{nc: nc, br: bufio.NewReaderSize(nc, 512), bw: bufio.NewWriterSize(nc, 512)}
+	c.fr = frameReader{r: c.br, max: handshakeMaxFrame}
+	pub, sec := keyPair(b)
+	cfg := handshakeConfig{typ: SUB, maxSize: 1 << 20, timeout: 10 * time.Second,
+		curve: &CurveOptions{ServerKey: serverKey, PublicKey: pub, SecretKey: sec}}
+	if err := c.handshake(&cfg); err != nil {
+		b.Fatal(err)
+	}
+	return nc
+}
+
+// BenchmarkPeerMemory connects idle CURVE subscribers and reports what each
+// costs the publisher in heap and goroutines: the basis of the publisher's
+// default subscriber limit.
+func BenchmarkPeerMemory(b *testing.B) {
+	const n = 200
+	for i := 0; i < b.N; i++ {
+		spub, ssec := keyPair(b)
+		pub := mustSocket(b, PUB, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}, WriteTimeout: time.Minute, HeartbeatInterval: 30 * time.Second})
+		ep := listenLocal(b, pub)
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap, g := ms.HeapInuse+ms.StackInuse, runtime.NumGoroutine()
+		conns := make([]net.Conn, n)
+		for j := range conns {
+			conns[j] = lightClient(b, ep, spub)
+		}
+		waitFor(b, 10*time.Second, "peers", func() bool { return pub.Stats().Peers == n })
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse+ms.StackInuse-heap)/n/1024, "KiB/peer")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g)/n, "goroutines/peer")
+		for _, c := range conns {
+			c.Close()
+		}
+		pub.Close()
+	}
+}
+
+// BenchmarkCurveHandshake measures a CURVE handshake, both sides, over
+// loopback TCP: the CPU that the publisher's handshake limit protects.
+func BenchmarkCurveHandshake(b *testing.B) {
+	spub, ssec := keyPair(b)
+	pub := mustSocket(b, PUB, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}})
+	ep := listenLocal(b, pub)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lightClient(b, ep, spub).Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
 }

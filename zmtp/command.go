@@ -87,7 +87,7 @@ func parseMetadata(b []byte) (metadata, error) {
 		name := b[1 : 1+n]
 		for _, c := range name {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+') {
-				return nil, protoErr("invalid metadata property name %q", name)
+				return nil, protoErr("invalid metadata property name of %d bytes", len(name))
 			}
 		}
 		vl := binary.BigEndian.Uint32(b[1+n:])

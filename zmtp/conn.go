@@ -3,6 +3,7 @@ package zmtp
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -54,10 +55,16 @@ type handshakeConfig struct {
 
 // handshake exchanges greetings and runs the security mechanism. On success
 // c.codec is set and the peer's Socket-Type has been checked.
-func (c *conn) handshake(cfg *handshakeConfig) error {
+func (c *conn) handshake(cfg *handshakeConfig) (err error) {
 	if cfg.timeout > 0 {
 		_ = c.nc.SetDeadline(time.Now().Add(cfg.timeout))
 		defer c.nc.SetDeadline(time.Time{})
+		defer func() {
+			var he *HandshakeError
+			if isTimeout(err) && errors.As(err, &he) {
+				he.Err = fmt.Errorf("%w after %v: %w", ErrHandshakeTimeout, cfg.timeout, he.Err)
+			}
+		}()
 	}
 	mech := "NULL"
 	asServer := false
@@ -82,7 +89,7 @@ func (c *conn) handshake(cfg *handshakeConfig) error {
 	}
 	c.peerG = peer
 	if peer.mechanism != mech {
-		return &HandshakeError{Stage: "greeting", Err: protoErr("peer uses security mechanism %s, we use %s", peer.mechanism, mech)}
+		return &HandshakeError{Stage: "greeting", Err: protoErr("peer uses security mechanism %s, we use %s", knownName(peer.mechanism, "NULL", "PLAIN", "CURVE", "GSSAPI"), mech)}
 	}
 	md := metadata{{name: "Socket-Type", value: cfg.typ.String()}}
 	switch {
@@ -122,7 +129,7 @@ func (c *conn) checkPeerType(local SocketType) error {
 		if _, isNull := c.codec.(nullCodec); isNull || c.codec == nil {
 			_ = c.writeHandshakeCommand(appendCommand(nil, cmdError, []byte{byte(len("Invalid socket type"))}, []byte("Invalid socket type")))
 		}
-		return &HandshakeError{Stage: "metadata", Err: protoErr("peer socket type %s cannot talk to %s", t, local)}
+		return &HandshakeError{Stage: "metadata", Err: protoErr("peer socket type %s cannot talk to %s", knownName(t, "PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB", "STREAM"), local)}
 	}
 	return nil
 }
@@ -147,6 +154,17 @@ func (c *conn) readHandshakeCommand() (command, error) {
 		return command{}, protoErr("expected a command frame during the handshake")
 	}
 	return parseCommand(f.body)
+}
+
+// knownName returns name if it is one of known, else a placeholder: error
+// texts never quote what a peer typed, since they end up in logs.
+func knownName(name string, known ...string) string {
+	for _, k := range known {
+		if name == k {
+			return name
+		}
+	}
+	return "(unknown)"
 }
 
 func isEOF(err error) bool {

@@ -160,7 +160,7 @@ func (c *curveCodec) readPart(fr *frameReader) (part, error) {
 		if isCommand(b, cmdError) {
 			return part{}, errorCommand(b[1+len(cmdError):])
 		}
-		return part{}, protoErr("expected a CURVE MESSAGE, got %q", trimName(b))
+		return part{}, protoErr("expected a CURVE MESSAGE, got another command")
 	}
 	b = b[1+len(cmdMessage):]
 	if len(b) < 8+box.Overhead+1 {
@@ -181,16 +181,6 @@ func (c *curveCodec) readPart(fr *frameReader) (part, error) {
 		return part{}, protoErr("invalid flags 0x%02x inside MESSAGE", inner)
 	}
 	return part{more: inner&innerMore != 0, cmd: inner&innerCommand != 0, body: pt[1:]}, nil
-}
-
-func trimName(b []byte) string {
-	if len(b) > 0 && int(b[0]) < len(b) {
-		return string(b[1 : 1+int(b[0])])
-	}
-	if len(b) > 16 {
-		b = b[:16]
-	}
-	return fmt.Sprintf("% x", b)
 }
 
 var zero64 [64]byte
@@ -390,7 +380,7 @@ func expectCommand(cmd command, name string) error {
 	if cmd.name == cmdError {
 		return errorCommand(cmd.data)
 	}
-	return protoErr("expected %s, got %q", name, cmd.name)
+	return protoErr("expected %s, got another command", name)
 }
 
 // isZAPStatus reports whether an ERROR reason is a 3-digit ZAP status code,

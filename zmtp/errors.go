@@ -19,6 +19,23 @@ var (
 	// ErrNotSupported is returned by an operation the socket type lacks,
 	// such as Recv on a PUB socket.
 	ErrNotSupported = errors.New("zmtp: operation not supported by this socket type")
+	// ErrWriteTimeout means a peer accepted no data for
+	// Options.WriteTimeout.
+	ErrWriteTimeout = errors.New("zmtp: write timeout")
+	// ErrHandshakeTimeout means the greeting and security handshake did
+	// not complete within Options.HandshakeTimeout.
+	ErrHandshakeTimeout = errors.New("zmtp: handshake timeout")
+	// ErrTooManyFrames means a peer sent a message of more than
+	// Options.MaxFrames frames. It is a protocol error too.
+	ErrTooManyFrames = errors.New("zmtp: too many frames")
+	// ErrPeerLimit and ErrHandshakeLimit are the errors of EventRefused:
+	// Options.MaxPeers connections or Options.MaxHandshakes handshakes
+	// were open when a connection was accepted.
+	ErrPeerLimit      = errors.New("zmtp: peer limit reached")
+	ErrHandshakeLimit = errors.New("zmtp: handshake limit reached")
+	// ErrTooManySubscriptions means a peer of a PUB or XPUB socket asked
+	// for more than Options.MaxSubscriptions subscriptions.
+	ErrTooManySubscriptions = errors.New("zmtp: too many subscriptions")
 )
 
 // PeerError is an ERROR command received from the peer. During a CURVE

@@ -54,7 +54,7 @@ func parseGreeting(b []byte) (greeting, error) {
 	}
 	for _, c := range mech {
 		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '+') {
-			return greeting{}, protoErr("invalid mechanism name %q", mech)
+			return greeting{}, protoErr("invalid mechanism name of %d bytes", len(mech))
 		}
 	}
 	if len(mech) == 0 {

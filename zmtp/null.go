@@ -47,7 +47,7 @@ func nullHandshake(c *conn, md metadata) error {
 	case cmdError:
 		return &HandshakeError{Stage: "READY", Err: errorCommand(cmd.data)}
 	default:
-		return &HandshakeError{Stage: "READY", Err: protoErr("expected READY, got %q", cmd.name)}
+		return &HandshakeError{Stage: "READY", Err: protoErr("expected READY, got another command")}
 	}
 	peerMD, err := parseMetadata(cmd.data)
 	if err != nil {

@@ -56,7 +56,11 @@ type Options struct {
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
 	// WriteTimeout, when set, disconnects a peer whose socket accepts no
-	// data for this long (a stalled subscriber). 0 disables it.
+	// data for this long (a stalled subscriber, such as one with a zero
+	// TCP window that still answers PINGs). It bounds the time without
+	// progress, not the time of a whole write: a large message to a slow
+	// peer that keeps reading is written as long as it takes. 0 disables
+	// it.
 	WriteTimeout time.Duration
 	// TCPKeepAlive is the keep-alive period of TCP connections. Default
 	// 30 s; negative disables keep-alives.
@@ -65,12 +69,28 @@ type Options struct {
 	// Default 1 s; negative means do not wait.
 	Linger time.Duration
 
+	// MaxPeers bounds the connections accepted by the socket's
+	// listeners, whether still in their handshake or ready; MaxHandshakes
+	// bounds those in their handshake. A connection accepted beyond
+	// either limit is closed at once, counted in Stats.Refused and
+	// reported as EventRefused. Connections the socket dials do not count.
+	// 0 means no limit.
+	MaxPeers      int
+	MaxHandshakes int
+	// MaxSubscriptions bounds the distinct subscriptions of one peer of a
+	// PUB or XPUB socket; a peer that asks for more is disconnected
+	// (ReasonTooManySubscriptions). Every message sent is matched against
+	// every subscription of every peer, so a publisher whose subscribers
+	// need few should say so. 0 means no limit.
+	MaxSubscriptions int
+
 	// XPUBVerbose makes an XPUB socket report every subscription it
 	// receives; by default it reports a topic when its first subscriber
 	// arrives and when its last one leaves, as libzmq does.
 	XPUBVerbose bool
 
-	// Logger receives debug logs of connection life cycles. Default: none.
+	// Logger receives debug logs of connection life cycles (with the
+	// Reason, never the error text). Default: none.
 	Logger *slog.Logger
 	// OnEvent, if set, is called for every connection event. It runs on
 	// connection goroutines and must not block.
@@ -134,8 +154,11 @@ const (
 	EventHandshakeFailed
 	// EventConnected: the handshake completed and the peer is ready.
 	EventConnected
-	// EventDisconnected: a ready peer went away; Err says why.
+	// EventDisconnected: a ready peer went away; Err and Reason say why.
 	EventDisconnected
+	// EventRefused: a listener accepted a connection beyond
+	// Options.MaxPeers or Options.MaxHandshakes and closed it at once.
+	EventRefused
 )
 
 func (t EventType) String() string {
@@ -152,6 +175,8 @@ func (t EventType) String() string {
 		return "connected"
 	case EventDisconnected:
 		return "disconnected"
+	case EventRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -168,8 +193,13 @@ type Event struct {
 	// PeerKey is the peer's long-term CURVE public key (after a CURVE
 	// handshake).
 	PeerKey *[32]byte
-	// Err is the reason of a failure or disconnection.
+	// Err is the reason of a failure or disconnection. Its text may quote
+	// what the peer sent (an ERROR command's reason): log Reason instead
+	// on the side that faces untrusted peers.
 	Err error
+	// Reason classifies Err for EventHandshakeFailed, EventDisconnected
+	// and EventRefused.
+	Reason Reason
 	// Retry is the delay before a dialer's next attempt.
 	Retry time.Duration
 }
@@ -178,6 +208,9 @@ func (e Event) String() string {
 	s := e.Type.String() + " " + e.Endpoint
 	if e.Remote != "" {
 		s += " remote=" + e.Remote
+	}
+	if e.Reason != "" {
+		s += " reason=" + string(e.Reason)
 	}
 	if e.Err != nil {
 		s += " err=" + e.Err.Error()

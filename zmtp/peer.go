@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ type peer struct {
 	writing   atomic.Bool  // the writer holds unflushed or in-flight data
 	dropped   atomic.Uint64
 	sent      atomic.Uint64
+	skipped   atomic.Uint64
+	replaced  atomic.Uint64
 }
 
 func newPeer(s *Socket, c *conn, endpoint string) *peer {
@@ -43,6 +46,11 @@ func newPeer(s *Socket, c *conn, endpoint string) *peer {
 		done: make(chan struct{}),
 	}
 	p.lastRecv.Store(time.Now().UnixNano())
+	if wt := s.opts.WriteTimeout; wt > 0 {
+		// The handshake flushed everything it wrote, so nothing buffered
+		// is lost by switching the writer.
+		c.bw.Reset(&progressWriter{nc: c.nc, timeout: wt})
+	}
 	empty := []string{}
 	p.subs.Store(&empty)
 	return p
@@ -97,7 +105,7 @@ func (p *peer) readLoop() {
 			return
 		}
 		if len(msg) >= p.s.opts.MaxFrames {
-			p.close(protoErr("message has more than %d frames", p.s.opts.MaxFrames))
+			p.close(fmt.Errorf("%w: %w: a message of more than %d", ErrProtocol, ErrTooManyFrames, p.s.opts.MaxFrames))
 			return
 		}
 		if msg == nil {
@@ -136,16 +144,20 @@ func (p *peer) command(body []byte) error {
 	case cmdPong:
 	case cmdSubscribe, cmdCancel:
 		if p.s.typ == PUB || p.s.typ == XPUB {
-			p.s.subscription(p, cmd.name == cmdSubscribe, cmd.data)
+			return p.s.subscription(p, cmd.name == cmdSubscribe, cmd.data)
 		}
 	case cmdError:
 		return errorCommand(cmd.data)
 	default:
-		p.s.opts.Logger.Debug("zmtp: ignoring unknown command", "command", cmd.name, "remote", p.remote)
+		// The name is the peer's: its length only.
+		p.s.opts.Logger.Debug("zmtp: ignoring unknown command", "name_len", len(cmd.name), "remote", p.remote)
 	}
 	return nil
 }
 
+// writeLoop writes queued messages and commands. With a WriteTimeout the
+// writer underneath the buffer is a progressWriter, which renews the
+// deadline whenever the peer accepts data.
 func (p *peer) writeLoop() {
 	w := p.c.bw
 	codec := p.c.codec
@@ -153,19 +165,13 @@ func (p *peer) writeLoop() {
 	batch := make([]Message, 0, 64)
 	fail := func(err error) {
 		if wt > 0 && isTimeout(err) {
-			err = fmt.Errorf("zmtp: peer accepted no data for %v (stalled): %w", wt, err)
+			err = fmt.Errorf("%w: the peer accepted no data for %v (stalled): %w", ErrWriteTimeout, wt, err)
 		}
 		p.close(err)
-	}
-	deadline := func() {
-		if wt > 0 {
-			_ = p.c.nc.SetWriteDeadline(time.Now().Add(wt))
-		}
 	}
 	for {
 		select {
 		case cmd := <-p.ctrl:
-			deadline()
 			if err := codec.writePart(w, false, true, cmd); err != nil {
 				fail(err)
 				return
@@ -176,7 +182,6 @@ func (p *peer) writeLoop() {
 		batch = p.out.popAll(batch[:0])
 		if len(batch) == 0 {
 			if w.Buffered() > 0 {
-				deadline()
 				if err := w.Flush(); err != nil {
 					fail(err)
 					return
@@ -186,7 +191,6 @@ func (p *peer) writeLoop() {
 			select {
 			case <-p.out.ready:
 			case cmd := <-p.ctrl:
-				deadline()
 				if err := codec.writePart(w, false, true, cmd); err != nil {
 					fail(err)
 					return
@@ -200,7 +204,6 @@ func (p *peer) writeLoop() {
 		if p.s.typ == PUSH {
 			signal(p.s.space)
 		}
-		deadline()
 		for i, m := range batch {
 			for j, f := range m {
 				if err := codec.writePart(w, j < len(m)-1, false, f); err != nil {
@@ -266,8 +269,9 @@ func (p *peer) monitor() {
 }
 
 // setSubscription updates this peer's subscription set. It reports whether
-// the set changed.
-func (p *peer) setSubscription(subscribe bool, topic string) bool {
+// the set changed, or an error when a new subscription would exceed max
+// (0: no limit).
+func (p *peer) setSubscription(subscribe bool, topic string, max int) (bool, error) {
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	if p.subSet == nil {
@@ -275,7 +279,10 @@ func (p *peer) setSubscription(subscribe bool, topic string) bool {
 	}
 	_, had := p.subSet[topic]
 	if subscribe == had {
-		return false
+		return false, nil
+	}
+	if subscribe && max > 0 && len(p.subSet) >= max {
+		return false, fmt.Errorf("%w: more than %d", ErrTooManySubscriptions, max)
 	}
 	if subscribe {
 		p.subSet[topic] = struct{}{}
@@ -288,7 +295,7 @@ func (p *peer) setSubscription(subscribe bool, topic string) bool {
 	}
 	slices.Sort(list)
 	p.subs.Store(&list)
-	return true
+	return true, nil
 }
 
 // matches reports whether the peer subscribed to a prefix of topic.
@@ -303,6 +310,33 @@ func (p *peer) matches(topic []byte) bool {
 
 func (p *peer) subscriptions() []string {
 	return slices.Clone(*p.subs.Load())
+}
+
+// progressWriter writes to a connection with a deadline that is renewed
+// whenever the peer accepts data: a write fails only after timeout without
+// any progress. A single deadline for a whole write would cut off a slow
+// subscriber that is still reading a large list; none at all would let a
+// subscriber with a zero TCP window hold its writer, its queue and its
+// goroutines for ever.
+type progressWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w *progressWriter) Write(b []byte) (int, error) {
+	done := 0
+	for {
+		_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+		n, err := w.nc.Write(b[done:])
+		done += n
+		if err == nil || done == len(b) {
+			return done, nil
+		}
+		if n == 0 || !isTimeout(err) {
+			return done, err
+		}
+		// The deadline passed, but the peer took some data: go on.
+	}
 }
 
 func isTimeout(err error) bool {

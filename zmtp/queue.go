@@ -35,8 +35,11 @@ type queue struct {
 	maxLen   int
 	maxBytes int64
 	closed   bool
-	ready    chan struct{} // signalled when an item is added or the queue closes
-	space    chan struct{} // signalled when an item is removed
+	// lagging is set on a peer's queue when it refused an update
+	// (offerUpdate) and cleared by the next resync point (resync).
+	lagging bool
+	ready   chan struct{} // signalled when an item is added or the queue closes
+	space   chan struct{} // signalled when an item is removed
 }
 
 func newQueue(maxLen int, maxBytes int64) *queue {
@@ -69,6 +72,77 @@ func (q *queue) tryPushFrom(m Message, from *peer, size int, force bool) bool {
 	q.mu.Unlock()
 	signal(q.ready)
 	return true
+}
+
+// offerResult is what became of a message offered to a peer's queue.
+type offerResult int
+
+const (
+	offerQueued  offerResult = iota
+	offerDropped             // the queue was full (or closed)
+	offerSkipped             // the peer lags: updates wait for a resync point
+)
+
+// offerUpdate queues an update unless the peer lags or the queue is full;
+// a full queue makes the peer lag. The check and the mark are one step under
+// the lock, so no update after a refused one can enter the queue.
+func (q *queue) offerUpdate(m Message, size int) offerResult {
+	q.mu.Lock()
+	switch {
+	case q.closed:
+		q.mu.Unlock()
+		return offerDropped
+	case q.lagging:
+		q.mu.Unlock()
+		return offerSkipped
+	case q.lenLocked() >= q.maxLen || q.bytes+int64(size) > q.maxBytes && q.lenLocked() > 0:
+		q.lagging = true
+		q.mu.Unlock()
+		return offerDropped
+	}
+	q.items = append(q.items, entry{m, nil})
+	q.bytes += int64(size)
+	q.mu.Unlock()
+	signal(q.ready)
+	return offerQueued
+}
+
+// resync queues a resync point and ends the lag. When the peer lags, or the
+// message does not fit, it replaces everything still queued (superseded by
+// it) and returns how many messages it discarded. It reports false when the
+// queue is closed.
+func (q *queue) resync(m Message, size int) (int, bool) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return 0, false
+	}
+	discarded := 0
+	if q.lagging || q.lenLocked() >= q.maxLen || q.bytes+int64(size) > q.maxBytes && q.lenLocked() > 0 {
+		discarded = q.lenLocked()
+		clear(q.items)
+		q.items, q.head, q.bytes = q.items[:0], 0, 0
+	}
+	q.lagging = false
+	q.items = append(q.items, entry{m, nil})
+	q.bytes += int64(size)
+	q.mu.Unlock()
+	signal(q.ready)
+	return discarded, true
+}
+
+// endLag clears the lag without queueing anything: a resync point passed
+// that the peer did not subscribe to.
+func (q *queue) endLag() {
+	q.mu.Lock()
+	q.lagging = false
+	q.mu.Unlock()
+}
+
+func (q *queue) isLagging() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lagging
 }
 
 // push waits for room, the context or done.

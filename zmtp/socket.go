@@ -40,9 +40,16 @@ type Socket struct {
 	in    *queue        // SUB, PULL: received messages; XPUB: subscriptions
 	space chan struct{} // PUSH: a peer queue has room again
 
+	// conns counts accepted connections (handshaking or ready),
+	// handshaking the handshakes in progress: the limits of Options.
+	conns, handshaking atomic.Int64
+
 	stats struct {
 		sent, dropped, received, recvDropped atomic.Uint64
+		skipped, replaced, lagged            atomic.Uint64
 		connects, disconnects, failures      atomic.Uint64
+		refused                              atomic.Uint64
+		disconnectBy, failureBy, refusedBy   reasonCounters
 	}
 }
 
@@ -107,7 +114,8 @@ func (s *Socket) PublicKey() ([32]byte, bool) {
 }
 
 func (s *Socket) emit(e Event) {
-	s.opts.Logger.Debug("zmtp: "+e.Type.String(), "endpoint", e.Endpoint, "remote", e.Remote, "err", e.Err)
+	// The reason, not the error: an error's text may quote the peer.
+	s.opts.Logger.Debug("zmtp: "+e.Type.String(), "endpoint", e.Endpoint, "remote", e.Remote, "reason", string(e.Reason))
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(e)
 	}
@@ -165,13 +173,41 @@ func (s *Socket) acceptLoop(ln net.Listener, endpoint string) {
 			continue
 		}
 		delay = 0
+		if err := s.admit(); err != nil {
+			// Closed at once, before any byte is read or a buffer
+			// allocated: a flood of connections costs a file descriptor
+			// for a moment each.
+			nc.Close()
+			r := ReasonOf(err)
+			s.stats.refused.Add(1)
+			s.stats.refusedBy.add(r)
+			s.emit(Event{Type: EventRefused, Endpoint: endpoint, Remote: remoteOf(nc), Err: err, Reason: r})
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.conns.Add(-1)
 			s.emit(Event{Type: EventAccepted, Endpoint: endpoint, Remote: remoteOf(nc)})
 			s.serveConn(nc, endpoint)
 		}()
 	}
+}
+
+// admit takes a connection slot and a handshake slot for an accepted
+// connection, or says which limit refuses it. The handshake slot is given
+// back by serveConn, the connection slot when the connection ends.
+func (s *Socket) admit() error {
+	if n := s.conns.Add(1); s.opts.MaxPeers > 0 && n > int64(s.opts.MaxPeers) {
+		s.conns.Add(-1)
+		return ErrPeerLimit
+	}
+	if n := s.handshaking.Add(1); s.opts.MaxHandshakes > 0 && n > int64(s.opts.MaxHandshakes) {
+		s.handshaking.Add(-1)
+		s.conns.Add(-1)
+		return ErrHandshakeLimit
+	}
+	return nil
 }
 
 // Dial connects to endpoint in the background and keeps reconnecting, with
@@ -201,6 +237,9 @@ func (s *Socket) dialLoop(ep endpoint) {
 	for {
 		nc, err := d.DialContext(s.ctx, ep.network, ep.address)
 		var wait time.Duration
+		if err == nil {
+			s.handshaking.Add(1) // serveConn gives it back
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -232,18 +271,22 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // serveConn runs the handshake and then the peer until it ends. It reports
-// whether the handshake succeeded.
+// whether the handshake succeeded. The caller has taken a handshake slot
+// (s.handshaking), which serveConn gives back when the handshake ends.
 func (s *Socket) serveConn(nc net.Conn, endpoint string) bool {
 	c := newConn(nc)
 	cfg := handshakeConfig{typ: s.typ, curve: s.opts.Curve, maxSize: s.opts.MaxMessageSize, timeout: s.opts.HandshakeTimeout}
 	stop := context.AfterFunc(s.ctx, func() { nc.Close() })
 	err := c.handshake(&cfg)
 	stop()
+	s.handshaking.Add(-1)
 	if err != nil {
 		nc.Close()
 		if s.ctx.Err() == nil {
+			r := ReasonOf(err)
 			s.stats.failures.Add(1)
-			s.emit(Event{Type: EventHandshakeFailed, Endpoint: endpoint, Remote: remoteOf(nc), Err: err})
+			s.stats.failureBy.add(r)
+			s.emit(Event{Type: EventHandshakeFailed, Endpoint: endpoint, Remote: remoteOf(nc), Err: err, Reason: r})
 		}
 		return false
 	}
@@ -261,8 +304,10 @@ func (s *Socket) serveConn(nc net.Conn, endpoint string) bool {
 	s.emit(ev)
 	err = p.run()
 	s.detach(p)
+	r := ReasonOf(err)
 	s.stats.disconnects.Add(1)
-	ev.Type, ev.Err = EventDisconnected, err
+	s.stats.disconnectBy.add(r)
+	ev.Type, ev.Err, ev.Reason = EventDisconnected, err, r
 	s.emit(ev)
 	return true
 }
@@ -320,7 +365,7 @@ func (s *Socket) deliver(p *peer, m Message) error {
 		// libzmq SUB sockets send subscriptions as one-frame data
 		// messages: 0x01 or 0x00 followed by the topic prefix.
 		if len(m) == 1 && len(m[0]) > 0 && m[0][0] <= 1 {
-			s.subscription(p, m[0][0] == 1, m[0][1:])
+			return s.subscription(p, m[0][0] == 1, m[0][1:])
 		}
 		return nil
 	case SUB:
@@ -353,11 +398,12 @@ func (s *Socket) subscribed(topic []byte) bool {
 }
 
 // subscription applies a SUBSCRIBE or CANCEL from a peer of a PUB or XPUB.
-func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
+// An error (too many subscriptions) ends the peer.
+func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) error {
 	topic := string(topicb)
-	changed := p.setSubscription(subscribe, topic)
-	if s.typ != XPUB {
-		return
+	changed, err := p.setSubscription(subscribe, topic, s.opts.MaxSubscriptions)
+	if err != nil || s.typ != XPUB {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -365,7 +411,7 @@ func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
 		if subscribe && s.opts.XPUBVerbose {
 			s.notifyXPUB(true, topic)
 		}
-		return
+		return nil
 	}
 	if subscribe {
 		s.topicSubs[topic]++
@@ -379,6 +425,7 @@ func (s *Socket) subscription(p *peer, subscribe bool, topicb []byte) {
 			s.notifyXPUB(false, topic)
 		}
 	}
+	return nil
 }
 
 func (s *Socket) notifyXPUB(subscribe bool, topic string) {
@@ -392,35 +439,104 @@ func (s *Socket) notifyXPUB(subscribe bool, topic string) {
 // a peer whose send queue is full misses it (counted in Stats). On a PUSH
 // socket it goes to one peer, round robin, waiting for room or a peer until
 // ctx ends. The message must not be modified after Send.
+//
+// A message sent with Send stands alone: it is not part of the stream of
+// SendUpdate and SendResync, and a lagging peer still gets it while its
+// queue has room.
 func (s *Socket) Send(ctx context.Context, m Message) error {
 	if len(m) == 0 {
 		return errors.New("zmtp: empty message")
 	}
 	switch s.typ {
 	case PUB, XPUB:
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		if s.closed {
-			return ErrClosed
-		}
-		size := m.Size()
-		for _, p := range s.peers {
-			if !p.matches(m[0]) {
-				continue
-			}
-			if p.out.tryPush(m, size, false) {
-				p.sent.Add(1)
-				s.stats.sent.Add(1)
-			} else {
-				p.dropped.Add(1)
-				s.stats.dropped.Add(1)
-			}
-		}
-		return nil
+		return s.publish(m, sendPlain)
 	case PUSH:
 		return s.sendPush(ctx, m)
 	}
 	return ErrNotSupported
+}
+
+// SendUpdate sends, on a PUB or XPUB socket, a message that changes a state
+// which SendResync messages carry whole: a delta to the full list that
+// SendResync sends. Updates must be applied in order, so a gap makes the
+// ones after it useless until the next resync point. Once a peer's send
+// queue has refused an update (counted in Stats.Dropped), the peer lags:
+// later updates are skipped for it (Stats.Skipped) until the next
+// SendResync, which it gets in place of whatever was still queued. A lagging
+// peer thus never receives an update after its gap, and converges at the
+// next resync point. Like Send, it never blocks.
+func (s *Socket) SendUpdate(m Message) error { return s.publish(m, sendUpdate) }
+
+// SendResync sends, on a PUB or XPUB socket, a resync point: a message that
+// carries the whole state and supersedes every update and message sent
+// before it. A subscribed peer that lags, or whose queue has no room for it,
+// gets it in place of everything still queued for it (Stats.Replaced
+// counts the messages so discarded); every peer stops lagging, subscribed
+// or not. A resync point is never refused by a full queue.
+func (s *Socket) SendResync(m Message) error { return s.publish(m, sendResync) }
+
+type sendKind int
+
+const (
+	sendPlain sendKind = iota
+	sendUpdate
+	sendResync
+)
+
+// publish is Send, SendUpdate and SendResync of PUB and XPUB sockets.
+func (s *Socket) publish(m Message, kind sendKind) error {
+	if len(m) == 0 {
+		return errors.New("zmtp: empty message")
+	}
+	if s.typ != PUB && s.typ != XPUB {
+		return ErrNotSupported
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	size := m.Size()
+	for _, p := range s.peers {
+		if !p.matches(m[0]) {
+			if kind == sendResync {
+				p.out.endLag()
+			}
+			continue
+		}
+		res := offerQueued
+		switch kind {
+		case sendPlain:
+			if !p.out.tryPush(m, size, false) {
+				res = offerDropped
+			}
+		case sendUpdate:
+			if res = p.out.offerUpdate(m, size); res == offerDropped {
+				s.stats.lagged.Add(1)
+			}
+		case sendResync:
+			n, ok := p.out.resync(m, size)
+			if !ok {
+				res = offerDropped
+			}
+			if n > 0 {
+				p.replaced.Add(uint64(n))
+				s.stats.replaced.Add(uint64(n))
+			}
+		}
+		switch res {
+		case offerQueued:
+			p.sent.Add(1)
+			s.stats.sent.Add(1)
+		case offerDropped:
+			p.dropped.Add(1)
+			s.stats.dropped.Add(1)
+		case offerSkipped:
+			p.skipped.Add(1)
+			s.stats.skipped.Add(1)
+		}
+	}
+	return nil
 }
 
 func (s *Socket) sendPush(ctx context.Context, m Message) error {
@@ -533,16 +649,27 @@ func (s *Socket) subscribe(sub bool, prefix string) error {
 
 // Stats are counters of a Socket since it was created.
 type Stats struct {
-	// Peers is the number of ready connections now.
-	Peers int
+	// Peers is the number of ready connections now, Handshakes the
+	// number of handshakes in progress.
+	Peers, Handshakes int
 	// Sent counts messages queued to a peer (a PUB counts once per
 	// subscriber), Dropped those a full peer queue refused.
 	Sent, Dropped uint64
+	// Lagged counts the times a peer started to lag (its queue refused an
+	// update), Skipped the updates not queued to lagging peers, Replaced
+	// the queued messages that resync points superseded.
+	Lagged, Skipped, Replaced uint64
 	// Received counts messages accepted from peers (after a SUB's
 	// filter), RecvDropped those the full receive queue refused.
 	Received, RecvDropped uint64
-	// Connects, Disconnects and HandshakeFailures count connection events.
-	Connects, Disconnects, HandshakeFailures uint64
+	// Connects, Disconnects and HandshakeFailures count connection
+	// events, Refused the connections closed at once by MaxPeers or
+	// MaxHandshakes.
+	Connects, Disconnects, HandshakeFailures, Refused uint64
+	// DisconnectReasons, HandshakeFailureReasons and RefuseReasons count
+	// Disconnects, HandshakeFailures and Refused by reason; every reason
+	// that can end that stage is present.
+	DisconnectReasons, HandshakeFailureReasons, RefuseReasons map[Reason]uint64
 }
 
 // Stats returns the socket's counters.
@@ -551,11 +678,15 @@ func (s *Socket) Stats() Stats {
 	n := len(s.peers)
 	s.mu.RUnlock()
 	return Stats{
-		Peers: n,
-		Sent:  s.stats.sent.Load(), Dropped: s.stats.dropped.Load(),
+		Peers: n, Handshakes: int(max(s.handshaking.Load(), 0)),
+		Sent: s.stats.sent.Load(), Dropped: s.stats.dropped.Load(),
+		Lagged: s.stats.lagged.Load(), Skipped: s.stats.skipped.Load(), Replaced: s.stats.replaced.Load(),
 		Received: s.stats.received.Load(), RecvDropped: s.stats.recvDropped.Load(),
 		Connects: s.stats.connects.Load(), Disconnects: s.stats.disconnects.Load(),
-		HandshakeFailures: s.stats.failures.Load(),
+		HandshakeFailures: s.stats.failures.Load(), Refused: s.stats.refused.Load(),
+		DisconnectReasons:       s.stats.disconnectBy.snapshot(disconnectReasons),
+		HandshakeFailureReasons: s.stats.failureBy.snapshot(handshakeReasons),
+		RefuseReasons:           s.stats.refusedBy.snapshot(refuseReasons),
 	}
 }
 
@@ -568,6 +699,11 @@ type PeerInfo struct {
 	// messages queued for it and refused because its queue was full.
 	Queued        int
 	Sent, Dropped uint64
+	// Lagging is set while the peer waits for a resync point; Skipped
+	// counts the updates it missed so, Replaced its queued messages that
+	// resync points superseded.
+	Lagging           bool
+	Skipped, Replaced uint64
 	// Subscriptions of a SUB peer (on PUB and XPUB sockets).
 	Subscriptions []string
 }
@@ -581,6 +717,7 @@ func (s *Socket) Peers() []PeerInfo {
 		out = append(out, PeerInfo{
 			Endpoint: p.endpoint, Remote: p.remote, Type: p.c.peerType, Key: p.c.peerKey,
 			Queued: p.out.len(), Sent: p.sent.Load(), Dropped: p.dropped.Load(),
+			Lagging: p.out.isLagging(), Skipped: p.skipped.Load(), Replaced: p.replaced.Load(),
 			Subscriptions: p.subscriptions(),
 		})
 	}

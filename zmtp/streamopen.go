@@ -24,7 +24,7 @@ func (c *curveCodec) streamOpen(fr *frameReader, size int) (part, error) {
 		return part{}, unexpectedEOF(err)
 	}
 	if !isCommand(h[:], cmdMessage) {
-		return part{}, protoErr("expected a CURVE MESSAGE, got %q", trimName(h[:]))
+		return part{}, protoErr("expected a CURVE MESSAGE, got another command")
 	}
 	n := binary.BigEndian.Uint64(h[1+len(cmdMessage):])
 	if n <= c.recvNonce {

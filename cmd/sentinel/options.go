@@ -16,6 +16,7 @@ import (
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/portscan"
+	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/server"
 )
@@ -107,6 +108,11 @@ type runOptions struct {
 	view             viewOptions
 	noView           bool
 
+	// The publisher's budgets; 0 disables each.
+	dynfwWriteTimeout   time.Duration
+	dynfwMaxSubscribers int
+	dynfwMaxHandshakes  int
+
 	scoring  scoringSection
 	portscan portscanSection
 	mqtt     mqttSection
@@ -150,6 +156,9 @@ func newRunOptions() *runOptions {
 	s.String(&o.httpListen, "http-listen", nil, ":8080", "HTTP listener: greylist, /dynfw.pub, API, metrics (empty: none)")
 	s.String(&o.mqttURL, "mqtt-url", nil, "", "MQTT broker with sentinel-proxy uplinks, e.g. tcp://127.0.0.1:1883 (more in [mqtt])")
 	s.Duration(&o.listInterval, "list-interval", nil, 10*time.Second, "how often the whole dynfw/list is published")
+	s.Duration(&o.dynfwWriteTimeout, "dynfw-write-timeout", nil, publish.DefaultWriteTimeout, "cut off a DynFW subscriber that accepts no data for this long (0: never)")
+	s.Int(&o.dynfwMaxSubscribers, "dynfw-max-subscribers", nil, publish.DefaultMaxSubscribers, "most DynFW subscriber connections at once, handshakes included; more are closed at once (0: no limit)")
+	s.Int(&o.dynfwMaxHandshakes, "dynfw-max-handshakes", nil, publish.DefaultMaxHandshakes, "most CURVE handshakes of DynFW subscribers in progress at once (0: no limit)")
 	s.String(&o.adminToken, "admin-token", nil, "", "bearer token of the admin API (block, unblock); empty disables it")
 	s.String(&o.greylistAt, "greylist-at", nil, "00:00", "UTC time of the daily greylist snapshot")
 	s.Duration(&o.snapshotInterval, "snapshot-interval", nil, 10*time.Minute, "how often the whole state is written (the journal covers the time between)")
@@ -263,8 +272,20 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 	mc := mqtt.Config{URL: o.mqttURL, ClientID: o.mqtt.ClientID, Username: o.mqtt.Username, Password: o.mqtt.Password,
 		Topic: o.mqtt.Topic, Share: o.mqtt.Share, CAFile: o.mqtt.CAFile, CertFile: o.mqtt.CertFile, KeyFile: o.mqtt.KeyFile,
 		InsecureSkipVerify: o.mqtt.Insecure}
+	if o.dynfwWriteTimeout < 0 || o.dynfwMaxSubscribers < 0 || o.dynfwMaxHandshakes < 0 {
+		return server.Config{}, fmt.Errorf("dynfw-write-timeout, dynfw-max-subscribers and dynfw-max-handshakes must not be negative (0 disables them)")
+	}
+	// 0 disables a budget here; the publisher reads 0 as its default and
+	// a negative value as none.
+	none := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
 	return server.Config{
 		DataDir: o.data, DynfwListen: o.dynfwListen, ListInterval: o.listInterval,
+		DynfwWriteTimeout: time.Duration(none(int(o.dynfwWriteTimeout))), DynfwMaxSubscribers: none(o.dynfwMaxSubscribers), DynfwMaxHandshakes: none(o.dynfwMaxHandshakes),
 		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, HTTPListen: o.httpListen, MQTT: mc,
 		Scoring: sc, Portscan: pc, HTTPTokens: tokens, AdminToken: o.adminToken,
 		GreylistAt: o.greylistAt,

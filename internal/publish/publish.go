@@ -8,6 +8,19 @@
 // exactly the set after the delta whose serial it carries, so a client that
 // loads a list and then applies the following deltas converges. Events do not
 // need that ordering and are sent straight from the caller.
+//
+// Deltas are the socket's updates and lists its resync points
+// (zmtp.Socket.SendUpdate and SendResync): a subscriber whose queue refused
+// a delta gets no delta after the gap, which it would have to discard
+// anyway, but the next list in place of whatever is still queued for it, and
+// the deltas after that list. Events are not state: a lagging subscriber
+// still gets them while its queue has room.
+//
+// Every subscriber has a budget (Config): a send queue, a write timeout that
+// cuts off one that accepts no data, heartbeats, and limits on subscribers
+// and on CURVE handshakes in progress. Refusals, failed handshakes and
+// disconnections are counted by reason in the socket's Stats and logged once
+// per interval and reason, with the remote address only.
 package publish
 
 import (
@@ -23,7 +36,30 @@ import (
 
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/lograte"
 	"github.com/dynfw/sentinel/zmtp"
+)
+
+// Defaults of Config.
+const (
+	// DefaultWriteTimeout cuts off a subscriber that accepts no data for
+	// a minute: twice the heartbeat interval, far beyond a congested
+	// link's stalls (a list keeps flowing to a slow router as long as
+	// it makes progress), and short enough that a stalled subscriber's
+	// goroutines and queue are not held for long.
+	DefaultWriteTimeout = time.Minute
+	// DefaultMaxSubscribers bounds the connections: each ready subscriber
+	// costs about 150 KiB (two 64 KiB buffers and three goroutines;
+	// zmtp's BenchmarkPeerMemory), so the default bounds that memory near
+	// 1.5 GiB.
+	DefaultMaxSubscribers = 10_000
+	// DefaultMaxHandshakes bounds the CURVE handshakes in progress: a
+	// handshake takes two round trips and about half a millisecond of
+	// CPU on the server (zmtp's BenchmarkCurveHandshake), so 256 at once
+	// admit as many clients as the CPU can after a restart (the others
+	// retry with backoff), while half-open connections can hold at most
+	// 256 goroutines and their buffers (about 35 MiB).
+	DefaultMaxHandshakes = 256
 )
 
 // Config configures a Publisher.
@@ -38,11 +74,51 @@ type Config struct {
 	// Heartbeat pings subscribers and drops silent ones (default 30 s).
 	Heartbeat time.Duration
 	// SendQueueLen bounds each subscriber's queue (default 10,000
-	// messages): a slow subscriber misses messages, notices the serial
-	// gap and reloads the list.
+	// messages): a slow subscriber misses deltas and gets the next list
+	// instead.
 	SendQueueLen int
-	Logger       *slog.Logger
+	// WriteTimeout cuts off a subscriber that accepts no data for this
+	// long (default DefaultWriteTimeout; negative disables it).
+	WriteTimeout time.Duration
+	// MaxSubscribers bounds the connections, ready or in their handshake
+	// (default DefaultMaxSubscribers; negative: no limit).
+	MaxSubscribers int
+	// MaxHandshakes bounds the handshakes in progress (default
+	// DefaultMaxHandshakes; negative: no limit).
+	MaxHandshakes int
+	Logger        *slog.Logger
 }
+
+// setDefaults fills in the zero fields of cfg.
+func (cfg *Config) setDefaults() {
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"tcp://*:7087"}
+	}
+	if cfg.ListInterval <= 0 {
+		cfg.ListInterval = 10 * time.Second
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.SendQueueLen <= 0 {
+		cfg.SendQueueLen = 10_000
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxSubscribers == 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if cfg.MaxHandshakes == 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+}
+
+// positive maps the "negative disables" of Config to zmtp's "0 disables".
+func positive[T int | time.Duration](v T) T { return max(v, 0) }
 
 // State is what survives a restart: the list with its version and serial.
 type State struct {
@@ -81,26 +157,35 @@ type Publisher struct {
 	deltas, events, lists atomic.Uint64
 	lastListBytes         atomic.Int64
 	evbuf                 sync.Pool
+	logs                  lograte.Limiter
+}
+
+// onEvent logs what happens to subscribers: the reason and the remote
+// address, never an error's text (it may quote what the peer sent), and
+// each reason at most once per interval, since a peer can repeat a fault
+// at will. Every event is counted by the socket.
+func (p *Publisher) onEvent(e zmtp.Event) {
+	reason, remote := slog.String("reason", string(e.Reason)), slog.String("remote", e.Remote)
+	switch e.Type {
+	case zmtp.EventRefused:
+		p.logs.Log(p.log, slog.LevelWarn, "refused:"+string(e.Reason), "dynfw subscriber refused at a limit", reason, remote,
+			slog.Int("max_subscribers", p.cfg.MaxSubscribers), slog.Int("max_handshakes", p.cfg.MaxHandshakes))
+	case zmtp.EventHandshakeFailed:
+		p.logs.Log(p.log, slog.LevelInfo, "handshake:"+string(e.Reason), "dynfw subscriber handshake failed", reason, remote)
+	case zmtp.EventDisconnected:
+		switch e.Reason {
+		case zmtp.ReasonClosedByPeer, zmtp.ReasonSocketClosed:
+			p.log.Debug("dynfw subscriber disconnected", "reason", string(e.Reason), "remote", e.Remote)
+		default:
+			p.logs.Log(p.log, slog.LevelWarn, "disconnect:"+string(e.Reason), "dynfw subscriber cut off", reason, remote)
+		}
+	}
 }
 
 // New creates the socket, binds it and restores state. It does not publish
 // until Run.
 func New(cfg Config, st State) (*Publisher, error) {
-	if len(cfg.Listen) == 0 {
-		cfg.Listen = []string{"tcp://*:7087"}
-	}
-	if cfg.ListInterval <= 0 {
-		cfg.ListInterval = 10 * time.Second
-	}
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 30 * time.Second
-	}
-	if cfg.SendQueueLen <= 0 {
-		cfg.SendQueueLen = 10_000
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.setDefaults()
 	p := &Publisher{cfg: cfg, log: cfg.Logger, ops: make(chan op, 65536), done: make(chan struct{}),
 		version: st.Version, serial: st.Serial, set: make(map[netip.Prefix]struct{}, len(st.List))}
 	p.evbuf.New = func() any { b := make([]byte, 0, 64); return &b }
@@ -112,12 +197,13 @@ func New(cfg Config, st State) (*Publisher, error) {
 		HeartbeatInterval: cfg.Heartbeat,
 		HeartbeatTimeout:  cfg.Heartbeat / 2,
 		SendQueueLen:      cfg.SendQueueLen,
-		MaxMessageSize:    1 << 20, // subscribers send subscriptions only
-		OnEvent: func(e zmtp.Event) {
-			if e.Type == zmtp.EventHandshakeFailed {
-				cfg.Logger.Debug("publisher: handshake failed", "remote", e.Remote, "err", e.Err)
-			}
-		},
+		// Subscribers send subscriptions only, to a few short topics.
+		MaxMessageSize:   4 << 10,
+		MaxSubscriptions: 64,
+		WriteTimeout:     positive(cfg.WriteTimeout),
+		MaxPeers:         positive(cfg.MaxSubscribers),
+		MaxHandshakes:    positive(cfg.MaxHandshakes),
+		OnEvent:          p.onEvent,
 	})
 	if err != nil {
 		return nil, err
@@ -273,7 +359,7 @@ func (p *Publisher) apply(o op) {
 	if o.add {
 		d.Op = dynfw.Positive
 	}
-	p.sock.Send(context.Background(), zmtp.Message{topicDelta, d.Marshal()})
+	p.sock.SendUpdate(zmtp.Message{topicDelta, d.Marshal()})
 	p.deltas.Add(1)
 }
 
@@ -288,7 +374,7 @@ func (p *Publisher) sendList() {
 	}
 	l := dynfw.List{Version: version, Serial: serial, Addrs: p.sorted, TS: uint64(time.Now().Unix())}
 	payload := l.Marshal()
-	p.sock.Send(context.Background(), zmtp.Message{topicList, payload})
+	p.sock.SendResync(zmtp.Message{topicList, payload})
 	p.lists.Add(1)
 	p.lastListBytes.Store(int64(len(payload)))
 }

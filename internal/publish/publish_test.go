@@ -18,8 +18,16 @@ var serverKeys = map[*Publisher]zcert.Key{}
 
 func newTestPublisher(t *testing.T, st State, interval time.Duration) *Publisher {
 	t.Helper()
+	return newTestPublisherWith(t, Config{ListInterval: interval}, st)
+}
+
+// newTestPublisherWith runs a CURVE publisher on a loopback port with cfg.
+func newTestPublisherWith(t *testing.T, cfg Config, st State) *Publisher {
+	t.Helper()
 	cert, _ := zcert.New()
-	p, err := New(Config{Listen: []string{"tcp://127.0.0.1:0"}, Curve: &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret}, ListInterval: interval}, st)
+	cfg.Listen = []string{"tcp://127.0.0.1:0"}
+	cfg.Curve = &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret}
+	p, err := New(cfg, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
 package server
 
+import "github.com/dynfw/sentinel/zmtp"
+
 func (s *Server) registerMetrics() {
 	r := s.registry
 	r.RegisterRuntime()
@@ -8,6 +10,16 @@ func (s *Server) registerMetrics() {
 		r.CounterFunc(name, help, func() float64 { return float64(f()) })
 	}
 	gf := func(name, help string, f func() float64) { r.GaugeFunc(name, help, f) }
+	// byReason exports counts kept by reason; every reason is present
+	// from the start.
+	byReason := func(name, help string, f func() map[string]uint64) { r.CounterMapFunc(name, help, "reason", f) }
+	reasons := func(m map[zmtp.Reason]uint64) map[string]uint64 {
+		out := make(map[string]uint64, len(m))
+		for k, v := range m {
+			out[string(k)] = v
+		}
+		return out
+	}
 	cf("sentinel_events_processed_total", "Events processed by the scorer (all ingest paths).", c.processed.Load)
 	cf("sentinel_events_derived_total", "Port-scan events derived from firewall logs.", c.derived.Load)
 	cf("sentinel_journal_errors_total", "Journal writes that failed.", c.journalErrors.Load)
@@ -32,7 +44,6 @@ func (s *Server) registerMetrics() {
 	gf("sentinel_journal_recovery_segments_missing", "Journal segments missing from the replayed chain at the last start.", func() float64 { return float64(rs.SegmentsMissing) })
 	gf("sentinel_journal_recovery_damaged_regions", "Damaged runs of bytes inside journal segments at the last start; each lost at least one record.", func() float64 { return float64(rs.DamagedRegions) })
 	gf("sentinel_journal_recovery_skipped_bytes", "Bytes of those damaged runs.", func() float64 { return float64(rs.SkippedBytes) })
-	cf("sentinel_mqtt_refused_total", "Entries of MQTT messages refused by the probe parser.", c.mqttRefused.Load)
 	gf("sentinel_listed", "Keys on the DynFW list.", func() float64 { return float64(c.Publisher().Stats().Listed) })
 	gf("sentinel_dynfw_serial", "Serial of the last published delta.", func() float64 { return float64(c.Publisher().Stats().Serial) })
 	gf("sentinel_dynfw_version", "Version of the published list.", func() float64 { return float64(c.Publisher().Stats().Version) })
@@ -42,15 +53,43 @@ func (s *Server) registerMetrics() {
 	cf("sentinel_dynfw_lists_total", "Lists published.", func() uint64 { return c.Publisher().Stats().Lists })
 	cf("sentinel_dynfw_send_dropped_total", "Messages not queued to a slow subscriber.", func() uint64 { return c.Publisher().Stats().SendDropped })
 	gf("sentinel_dynfw_list_bytes", "Size of the last published list.", func() float64 { return float64(c.Publisher().Stats().LastListBytes) })
+	pub := func() zmtp.Stats { return c.Publisher().Socket().Stats() }
+	gf("sentinel_dynfw_handshakes", "DynFW subscribers in their CURVE handshake.", func() float64 { return float64(pub().Handshakes) })
+	cf("sentinel_dynfw_lagged_total", "Times a subscriber's queue refused a delta: it gets no delta until the next list.", func() uint64 { return pub().Lagged })
+	cf("sentinel_dynfw_send_skipped_total", "Deltas not queued to subscribers waiting for the next list.", func() uint64 { return pub().Skipped })
+	cf("sentinel_dynfw_send_replaced_total", "Queued messages a list superseded for a subscriber that fell behind.", func() uint64 { return pub().Replaced })
+	byReason("sentinel_dynfw_disconnects_total", "DynFW subscribers disconnected, by reason.", func() map[string]uint64 { return reasons(pub().DisconnectReasons) })
+	byReason("sentinel_dynfw_handshake_failures_total", "DynFW subscriber handshakes that failed, by reason.", func() map[string]uint64 { return reasons(pub().HandshakeFailureReasons) })
+	byReason("sentinel_dynfw_refused_total", "DynFW connections closed at once at a limit (peer_limit, handshake_limit).", func() map[string]uint64 { return reasons(pub().RefuseReasons) })
 	if z := s.zmq; z != nil {
 		st := z.Stats()
 		cf("sentinel_ingest_zmq_messages_total", "Messages received on the probe ingest socket.", st.Messages.Load)
 		cf("sentinel_ingest_zmq_welcomes_total", "One-frame welcome messages.", st.Welcomes.Load)
-		cf("sentinel_ingest_zmq_bad_frames_total", "Messages with neither one nor two frames.", st.BadFrames.Load)
-		cf("sentinel_ingest_zmq_bad_topic_total", "Messages whose topic is not sentinel/collect/<name>.", st.BadTopic.Load)
-		cf("sentinel_ingest_zmq_unknown_topic_total", "Messages for a probe topic the server does not know.", st.UnknownTopic.Load)
-		cf("sentinel_ingest_zmq_malformed_total", "Payloads that are not msgpack maps or arrays of maps.", st.Malformed.Load)
-		cf("sentinel_ingest_zmq_bad_entries_total", "Entries refused inside otherwise good payloads.", st.BadEntries.Load)
+		cf("sentinel_ingest_zmq_events_total", "Events accepted on the probe ingest socket.", st.Events.Load)
+		cf("sentinel_ingest_zmq_ignored_total", "Messages of topics without attack events (survey).", st.Ignored)
+		byReason("sentinel_ingest_zmq_rejected_total", "Probe messages (bad_frames, bad_topic) and payloads or entries (parser reasons) refused, by reason.", st.Rejected)
+		byReason("sentinel_ingest_zmq_disconnects_total", "Probe connections closed, by reason (framing errors, oversized messages, ...).", func() map[string]uint64 { return reasons(z.SocketStats().DisconnectReasons) })
+		byReason("sentinel_ingest_zmq_handshake_failures_total", "Probe connections whose handshake failed, by reason.", func() map[string]uint64 { return reasons(z.SocketStats().HandshakeFailureReasons) })
+	}
+	if m := s.mqtt; m != nil {
+		cf("sentinel_ingest_mqtt_received_total", "Messages received from the MQTT broker.", func() uint64 { return m.Stats().Received })
+		cf("sentinel_ingest_mqtt_delivered_total", "MQTT messages passed to the parser.", func() uint64 { return m.Stats().Delivered })
+		gf("sentinel_ingest_mqtt_connected", "1 while subscribed to the MQTT broker.", func() float64 {
+			if m.Stats().Connected {
+				return 1
+			}
+			return 0
+		})
+		gf("sentinel_ingest_mqtt_queued", "MQTT messages waiting for the parser.", func() float64 { return float64(m.Stats().Queued) })
+		byReason("sentinel_ingest_mqtt_dropped_total", "MQTT messages dropped before the parser (topic, token, payload, queue), by reason.", func() map[string]uint64 {
+			out := map[string]uint64{}
+			for k, v := range m.Stats().Dropped {
+				out[string(k)] = v
+			}
+			return out
+		})
+		byReason("sentinel_ingest_mqtt_rejected_total", "MQTT payloads or entries refused by the probe parser, by reason.", c.mqttParse.Refused)
+		cf("sentinel_ingest_mqtt_ignored_total", "MQTT messages of topics without attack events (survey).", c.mqttParse.Ignored)
 	}
 	h := s.httpIn
 	cf("sentinel_ingest_http_accepted_total", "Events accepted through HTTP.", h.Accepted.Load)

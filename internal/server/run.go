@@ -29,6 +29,13 @@ type Config struct {
 
 	DynfwListen  []string // PUB endpoints, default tcp://*:7087
 	ListInterval time.Duration
+	// DynfwWriteTimeout, DynfwMaxSubscribers and DynfwMaxHandshakes are
+	// the publisher's budgets (publish.Config: zero for the defaults,
+	// negative for none).
+	DynfwWriteTimeout   time.Duration
+	DynfwMaxSubscribers int
+	DynfwMaxHandshakes  int
+
 	IngestListen []string // ZMQ PULL endpoints for probes
 	// IngestCurve requires CURVE on the probe ingest (with the same server
 	// key as the publisher); probes are then identified by their key.
@@ -91,7 +98,8 @@ func New(cfg Config) (*Server, error) {
 	core, err := OpenCore(CoreConfig{
 		DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
 		StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState,
-		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger},
+		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger,
+			WriteTimeout: cfg.DynfwWriteTimeout, MaxSubscribers: cfg.DynfwMaxSubscribers, MaxHandshakes: cfg.DynfwMaxHandshakes},
 	})
 	if err != nil {
 		return nil, err

@@ -38,8 +38,10 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/journal"
+	"github.com/dynfw/sentinel/internal/lograte"
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
@@ -68,8 +70,9 @@ type Core struct {
 	rec      []byte
 
 	processed, derived, journalErrors atomic.Uint64
-	mqttRefused                       atomic.Uint64
 	snapshots, snapshotErrors         atomic.Uint64
+	mqttParse                         probe.Counts    // refusals of MQTT payloads by reason
+	logs                              lograte.Limiter // refusals logged once per interval
 	started                           time.Time
 
 	recovery RecoveryStats
@@ -567,16 +570,20 @@ func (c *Core) Stats() CoreStats {
 
 // ProcessProbeMessage parses one probe message that arrived through
 // sentinel-proxy's MQTT uplink (device serial and token from the topic) and
-// processes its events.
+// processes its events. Refusals are counted by reason and logged once per
+// interval and reason, with the serial's fingerprint, the entry and field
+// and the payload's length: the suffix, the serial and the error's text are
+// typed by the sender.
 func (c *Core) ProcessProbeMessage(suffix string, payload []byte, serial, token string, received time.Time) {
 	id := c.probes.ID(events.Probe{Name: "mqtt:" + serial, Serial: serial, Token: token})
 	evs, errs := probe.Parse(nil, suffix, payload, probe.Meta{Received: received.UnixNano(), Probe: id, Source: events.FromMQTT})
 	for _, e := range errs {
-		if errors.Is(e, probe.ErrIgnored) {
+		r := c.mqttParse.Add(e)
+		if r == probe.ReasonIgnored {
 			continue
 		}
-		c.mqttRefused.Add(1)
-		c.log.Warn("mqtt ingest: refused", "device", serial, "suffix", suffix, "reason", e.Error())
+		c.logs.Log(c.log, slog.LevelWarn, r, "mqtt ingest: refused", append(e.LogAttrs(),
+			slog.String("serial", mqtt.SerialFingerprint(serial)), slog.Int("payload_len", len(payload)))...)
 	}
 	if len(evs) > 0 {
 		c.Process(evs)

@@ -390,9 +390,9 @@ func TestHostileInputKeepsServerRunning(t *testing.T) {
 	if ev.Name != "smtp_invalid" {
 		t.Fatalf("event %+v", ev)
 	}
-	st := ts.srv.zmq.Stats()
-	if st.Malformed.Load() < 2 || st.BadTopic.Load() != 2 || st.UnknownTopic.Load() != 1 || st.BadEntries.Load() != 2 || st.BadFrames.Load() != 1 {
-		t.Fatalf("malformed %d badtopic %d unknown %d badentries %d badframes %d", st.Malformed.Load(), st.BadTopic.Load(), st.UnknownTopic.Load(), st.BadEntries.Load(), st.BadFrames.Load())
+	rej := ts.srv.zmq.Stats().Rejected()
+	if rej["malformed"] < 2 || rej["bad_topic"] != 2 || rej["unknown_topic"] != 1 || rej["bad_address"]+rej["bad_type"] != 2 || rej["bad_frames"] != 1 {
+		t.Fatalf("rejected %v", rej)
 	}
 }
 

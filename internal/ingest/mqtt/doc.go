@@ -25,8 +25,9 @@
 // to New. Probe payloads are not interpreted: package probe does that. A
 // message that fails a check is dropped, counted under a DropReason in Stats
 // and logged (rate-limited, so that a misbehaving router cannot flood the
-// log) with its CN and a fingerprint of its token, never the token itself:
-// the token opens the router's Sentinel View page.
+// log) with fingerprints of its CN and of its token and the lengths of its
+// suffix and payload: nothing of a topic or a payload is logged as typed,
+// and never the token, which opens the router's Sentinel View page.
 //
 // # Trust
 //

@@ -111,8 +111,8 @@ type DropError struct {
 	Err    error
 }
 
-// Error returns the reason and the underlying error.
-// Error returns the reason and the underlying error's text.
+// Error returns the reason and the underlying error's text. The text never
+// quotes the topic or the payload either; log the Reason all the same.
 func (e *DropError) Error() string { return string(e.Reason) + ": " + e.Err.Error() }
 
 // Unwrap returns the underlying error.
@@ -242,7 +242,7 @@ func parseStatus(b []byte, received time.Time) (*Status, error) {
 			err = r.Skip()
 		}
 		if err != nil {
-			return nil, bad("%q: %v", key, err)
+			return nil, bad("a field of %d bytes: %v", len(key), err)
 		}
 	}
 	switch {
@@ -251,7 +251,7 @@ func parseStatus(b []byte, received time.Time) (*Status, error) {
 	case !haveAction:
 		return nil, bad("no action")
 	case st.Action != StatusHeartbeat && st.Action != StatusDisconnect && st.Action != StatusLastWill:
-		return nil, bad("unknown action %q", clip(string(st.Action)))
+		return nil, bad("unknown action of %d bytes", len(st.Action))
 	case !haveTS:
 		st.Time, st.TimeAdded = received.Truncate(time.Second), true
 	}

@@ -22,6 +22,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/dynfw/sentinel/internal/devicetoken"
+	"github.com/dynfw/sentinel/internal/lograte"
 )
 
 // Defaults of Config.
@@ -181,7 +182,7 @@ type Subscriber struct {
 
 	connects, received, delivered, inflated, legacy, status atomic.Uint64
 	dropped                                                 [len(dropReasons)]atomic.Uint64
-	dropLog                                                 [len(dropReasons)]logLimit
+	dropLog                                                 [len(dropReasons)]lograte.Gate
 }
 
 // New checks cfg, fills in its defaults and returns a Subscriber that will
@@ -637,7 +638,7 @@ func (s *Subscriber) onMessage(q *queue) paho.MessageHandler {
 			// count it, but leave the caller's logger alone.
 			s.dropped[DropShutdown.index()].Add(1)
 		case err != nil:
-			s.drop(t, err)
+			s.drop(t, len(payload), err)
 		}
 	}
 }
@@ -659,7 +660,7 @@ func (s *Subscriber) dispatch(ctx context.Context, q *queue) {
 func (s *Subscriber) deliver(it item) {
 	msg, err := s.decode(it)
 	if err != nil {
-		s.drop(it.topic, err)
+		s.drop(it.topic, len(it.payload), err)
 		return
 	}
 	if msg.Zlib {
@@ -700,9 +701,11 @@ func (s *Subscriber) decode(it item) (Message, error) {
 }
 
 // drop counts a dropped message and logs it, at most once per dropLogEvery
-// and reason. t holds what is known of the topic; its token is logged only
-// as a fingerprint.
-func (s *Subscriber) drop(t Topic, err error) {
+// and reason. t holds what is known of the topic. Everything in a topic and
+// a payload is typed by whoever publishes, so the line carries the reason,
+// fingerprints of the serial and the token, and lengths; never the error's
+// text, which may quote the payload.
+func (s *Subscriber) drop(t Topic, size int, err error) {
 	reason := DropBadTopic
 	var de *DropError
 	if errors.As(err, &de) {
@@ -710,51 +713,25 @@ func (s *Subscriber) drop(t Topic, err error) {
 	}
 	i := reason.index()
 	s.dropped[i].Add(1)
-	ok, suppressed := s.dropLog[i].allow(time.Now())
+	ok, suppressed := s.dropLog[i].Allow(time.Now(), dropLogEvery)
 	if !ok {
 		return
 	}
 	attrs := []slog.Attr{slog.String("reason", string(reason))}
 	if t.Serial != "" {
-		attrs = append(attrs, slog.String("serial", clip(t.Serial)))
+		attrs = append(attrs, slog.String("serial", SerialFingerprint(t.Serial)))
 	}
 	if t.Token != "" {
 		attrs = append(attrs, slog.String("token", devicetoken.Fingerprint(t.Token)))
 	}
 	if t.Suffix != "" {
-		attrs = append(attrs, slog.String("suffix", clip(t.Suffix)))
+		attrs = append(attrs, slog.Int("suffix_len", len(t.Suffix)))
 	}
-	attrs = append(attrs, slog.String("err", err.Error()))
+	attrs = append(attrs, slog.Int("payload_len", size))
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Uint64("suppressed", suppressed))
 	}
 	s.log.LogAttrs(context.Background(), slog.LevelWarn, "mqtt message dropped", attrs...)
-}
-
-// clip bounds a string from the network before it goes into a log line.
-func clip(s string) string {
-	const n = 64
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
-// logLimit lets one log line through per dropLogEvery and counts the others.
-type logLimit struct {
-	next       atomic.Int64 // UnixNano before which lines are suppressed
-	suppressed atomic.Uint64
-}
-
-// allow reports whether a line may be logged now and, if so, how many were
-// suppressed since the last one.
-func (l *logLimit) allow(now time.Time) (bool, uint64) {
-	next := l.next.Load()
-	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(dropLogEvery).UnixNano()) {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, l.suppressed.Swap(0)
 }
 
 // Stats returns a snapshot of the counters.

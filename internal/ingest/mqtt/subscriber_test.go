@@ -305,13 +305,15 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// TestDropLogging checks that drops are logged with a reason, the serial and
-// a token fingerprint, never the token, and rate-limited per reason.
+// TestDropLogging checks that drops are logged with a reason, fingerprints
+// of the serial and the token and lengths, never the token, the serial, the
+// suffix or the payload, and rate-limited per reason.
 func TestDropLogging(t *testing.T) {
 	var logs logBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	bad := seqToken[:63] + "0" // CRC fails
 	zl := compress(t, minipotEvent("192.0.2.9"), 9)
+	const evil = "EVIL\x1b[31m"
 	var msgs []fakeMessage
 	for range 100 {
 		msgs = append(msgs, fakeMessage{topic: DataTopic("", serial, bad, "minipot"), payload: []byte{0x80}})
@@ -320,6 +322,8 @@ func TestDropLogging(t *testing.T) {
 		fakeMessage{topic: DataTopic("", serial, seqToken, "minipot"), payload: zl[:len(zl)-1]},
 		fakeMessage{topic: DataTopic("", serial, seqToken, "minipot"), payload: zl[:len(zl)-2]},
 		fakeMessage{topic: "sentinel/collect/" + serial + "/" + seqToken, payload: []byte{0x80}},
+		fakeMessage{topic: "sentinel/collect/" + evil + "/" + seqToken + "/minipot", payload: []byte(evil)},
+		fakeMessage{topic: StatusTopic("", serial, seqToken), payload: append([]byte{0x81, 0xa6}, "action"+"\xac"+evil+"x"...)},
 	)
 	_, s := pipeline(t, Config{Logger: logger}, msgs...)
 	out := logs.String()
@@ -327,36 +331,29 @@ func TestDropLogging(t *testing.T) {
 	if strings.Contains(out, bad) || strings.Contains(out, seqToken) || strings.Contains(out, seqToken[:16]) {
 		t.Fatal("a device token is in the log")
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("%d log lines, want one per reason (bad_token, bad_zlib, bad_topic)", len(lines))
+	for _, s := range []string{serial, "EVIL", "\x1b", "minipot"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the log holds %q", s)
+		}
 	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d log lines, want one per reason (bad_token, bad_zlib, bad_topic, bad_serial, bad_status)", len(lines))
+	}
+	fp := SerialFingerprint(serial)
 	for _, want := range []string{
-		"reason=bad_token serial=" + serial + " token=" + devicetoken.Fingerprint(bad) + " suffix=minipot",
-		"reason=bad_zlib serial=" + serial + " token=" + devicetoken.Fingerprint(seqToken),
-		"reason=bad_topic serial=" + serial + " token=" + devicetoken.Fingerprint(seqToken),
+		"reason=bad_token serial=" + fp + " token=" + devicetoken.Fingerprint(bad) + " suffix_len=7 payload_len=1",
+		"reason=bad_zlib serial=" + fp + " token=" + devicetoken.Fingerprint(seqToken),
+		"reason=bad_topic serial=" + fp + " token=" + devicetoken.Fingerprint(seqToken),
+		"reason=bad_serial serial=" + SerialFingerprint(evil) + " payload_len=9",
+		"reason=bad_status serial=" + fp,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
-	if st := s.Stats(); st.Dropped[DropBadToken] != 100 || st.Dropped[DropBadZlib] != 2 {
+	if st := s.Stats(); st.Dropped[DropBadToken] != 100 || st.Dropped[DropBadZlib] != 2 || st.Dropped[DropBadStatus] != 1 {
 		t.Errorf("dropped %v", st.Dropped)
-	}
-
-	// After the interval, the next line reports what was suppressed.
-	var l logLimit
-	now := time.Now()
-	if ok, _ := l.allow(now); !ok {
-		t.Fatal("first line suppressed")
-	}
-	for range 5 {
-		if ok, _ := l.allow(now.Add(time.Second)); ok {
-			t.Fatal("line within the interval let through")
-		}
-	}
-	if ok, n := l.allow(now.Add(dropLogEvery)); !ok || n != 5 {
-		t.Fatalf("after the interval: %v, %d suppressed", ok, n)
 	}
 }
 

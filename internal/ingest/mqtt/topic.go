@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 
@@ -121,6 +123,17 @@ func validSerial(s string) bool {
 		}
 	}
 	return true
+}
+
+// SerialFingerprint identifies a serial in logs without quoting it: the CN
+// in a topic is typed by whoever publishes (the broker's ACL ties it to a
+// certificate only when it is configured so). It is "s:" and 12 hex digits
+// of the serial's SHA-256, as devicetoken.Fingerprint is for tokens; an
+// operator finds a router's with
+// printf %s SERIAL | sha256sum | cut -c1-12.
+func SerialFingerprint(serial string) string {
+	sum := sha256.Sum256([]byte(serial))
+	return "s:" + hex.EncodeToString(sum[:6])
 }
 
 // DataTopic returns the topic on which proxy ≥ 1.2 publishes data of the

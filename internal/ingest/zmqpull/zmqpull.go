@@ -3,6 +3,12 @@
 // welcome, or two frames [topic, msgpack payload] under sentinel/collect/ —
 // optionally behind CURVE for probes on other hosts. Messages are parsed by
 // package probe; the events go to a handler.
+//
+// Every refusal is counted under a reason (Stats.Rejected: the framing
+// reasons of this package and the parser's reasons of package probe), and
+// every connection the socket closes under the transport's reason
+// (SocketStats). Logs carry the reason, the probe's address and lengths,
+// never the topic or the payload, and each reason at most once per interval.
 package zmqpull
 
 import (
@@ -16,6 +22,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/ingest/probe"
+	"github.com/dynfw/sentinel/internal/lograte"
 	"github.com/dynfw/sentinel/zmtp"
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
@@ -45,12 +52,33 @@ type Config struct {
 // then stops reading, and probes wait (PUSH back-pressure).
 type Handler func([]events.Event)
 
+// Reasons of this package, besides those of probe.Reasons.
+const (
+	ReasonBadFrames = "bad_frames" // a message of neither one nor two frames
+	ReasonBadTopic  = "bad_topic"  // a topic not of the form sentinel/collect/<name>, or too long
+)
+
 // Stats counts what the socket received.
 type Stats struct {
-	Messages, Welcomes, Events        atomic.Uint64
-	BadFrames, BadTopic, UnknownTopic atomic.Uint64
-	Malformed, BadEntries, Ignored    atomic.Uint64
+	// Messages counts the messages received, Welcomes the one-frame
+	// welcomes among them, Events the events handed on.
+	Messages, Welcomes, Events atomic.Uint64
+	badFrames, badTopic        atomic.Uint64
+	parse                      probe.Counts
 }
+
+// Rejected returns the refused messages and entries by reason: the framing
+// reasons (ReasonBadFrames, ReasonBadTopic) count messages, the parser's
+// (probe.Reasons) count payloads or entries. Every reason is present.
+func (s *Stats) Rejected() map[string]uint64 {
+	m := s.parse.Refused()
+	m[ReasonBadFrames] = s.badFrames.Load()
+	m[ReasonBadTopic] = s.badTopic.Load()
+	return m
+}
+
+// Ignored counts the messages of topics without attack events (survey).
+func (s *Stats) Ignored() uint64 { return s.parse.Ignored() }
 
 // Ingest is the PULL socket and its loop.
 type Ingest struct {
@@ -58,6 +86,7 @@ type Ingest struct {
 	sock    *zmtp.Socket
 	handler Handler
 	log     *slog.Logger
+	logs    lograte.Limiter
 	stats   Stats
 	addrs   []net.Addr
 }
@@ -73,19 +102,13 @@ func New(cfg Config, h Handler) (*Ingest, error) {
 	if cfg.Probes == nil {
 		return nil, errors.New("zmqpull: Probes is required")
 	}
+	in := &Ingest{cfg: cfg, handler: h, log: cfg.Logger}
 	sock, err := zmtp.NewSocket(zmtp.PULL, zmtp.Options{Curve: cfg.Curve, MaxMessageSize: cfg.MaxMessageSize, RecvQueueLen: 10_000,
-		OnEvent: func(e zmtp.Event) {
-			switch e.Type {
-			case zmtp.EventConnected:
-				cfg.Logger.Debug("ingest: probe connected", "remote", e.Remote)
-			case zmtp.EventHandshakeFailed, zmtp.EventDisconnected:
-				cfg.Logger.Debug("ingest: probe "+e.Type.String(), "remote", e.Remote, "err", e.Err)
-			}
-		}})
+		OnEvent: in.onEvent})
 	if err != nil {
 		return nil, err
 	}
-	in := &Ingest{cfg: cfg, sock: sock, handler: h, log: cfg.Logger}
+	in.sock = sock
 	for _, ep := range cfg.Listen {
 		a, err := sock.Listen(ep)
 		if err != nil {
@@ -103,6 +126,37 @@ func (in *Ingest) Addrs() []net.Addr { return in.addrs }
 
 // Stats returns the counters.
 func (in *Ingest) Stats() *Stats { return &in.stats }
+
+// SocketStats returns the counters of the PULL socket: the connections it
+// closed (framing errors, oversized messages, failed handshakes) by reason.
+func (in *Ingest) SocketStats() zmtp.Stats { return in.sock.Stats() }
+
+// onEvent logs the connections of probes. A disconnection other than by
+// the probe itself or at shutdown is a refusal of what it sent (a framing
+// error, an oversized message) and is logged like the other refusals; the
+// error's text is never logged, since it may quote the peer.
+func (in *Ingest) onEvent(e zmtp.Event) {
+	reason, remote := slog.String("reason", string(e.Reason)), slog.String("remote", e.Remote)
+	switch e.Type {
+	case zmtp.EventConnected:
+		in.log.Debug("ingest: probe connected", "remote", e.Remote)
+	case zmtp.EventHandshakeFailed:
+		in.logs.Log(in.log, slog.LevelWarn, "handshake:"+string(e.Reason), "ingest: probe handshake failed", reason, remote)
+	case zmtp.EventDisconnected:
+		switch e.Reason {
+		case zmtp.ReasonClosedByPeer, zmtp.ReasonSocketClosed:
+			in.log.Debug("ingest: probe disconnected", "reason", string(e.Reason), "remote", e.Remote)
+		default:
+			in.logs.Log(in.log, slog.LevelWarn, "disconnect:"+string(e.Reason), "ingest: probe disconnected", reason, remote)
+		}
+	}
+}
+
+// refuse logs a refused message: its reason (the first of attrs) and safe
+// metadata only, once per interval and reason.
+func (in *Ingest) refuse(r string, from zmtp.From, attrs ...slog.Attr) {
+	in.logs.Log(in.log, slog.LevelWarn, r, "ingest: refused", append(attrs, slog.String("remote", from.Remote))...)
+}
 
 // Run receives until ctx ends, then closes the socket.
 func (in *Ingest) Run(ctx context.Context) error {
@@ -123,18 +177,18 @@ func (in *Ingest) Run(ctx context.Context) error {
 			// A welcome, as fwlogs ≥ 0.3.0 and newer minipots send at
 			// start: the frame is the topic.
 			in.stats.Welcomes.Add(1)
-			in.log.Debug("ingest: welcome", "topic", clip(string(m[0])), "remote", from.Remote)
+			in.log.Debug("ingest: welcome", "topic_len", len(m[0]), "remote", from.Remote)
 			continue
 		case 2:
 		default:
-			in.stats.BadFrames.Add(1)
-			in.log.Warn("ingest: dropping message", "reason", "not 1 or 2 frames", "frames", len(m), "remote", from.Remote)
+			in.stats.badFrames.Add(1)
+			in.refuse(ReasonBadFrames, from, slog.String("reason", ReasonBadFrames), slog.Int("frames", len(m)))
 			continue
 		}
 		topic := string(m[0])
 		if !strings.HasPrefix(topic, TopicPrefix) || len(topic) == len(TopicPrefix) || len(topic) > MaxTopic {
-			in.stats.BadTopic.Add(1)
-			in.log.Warn("ingest: dropping message", "reason", "topic must be sentinel/collect/<name>, at most 256 bytes", "topic", clip(topic), "remote", from.Remote)
+			in.stats.badTopic.Add(1)
+			in.refuse(ReasonBadTopic, from, slog.String("reason", ReasonBadTopic), slog.Int("topic_len", len(topic)))
 			continue
 		}
 		name := probeName(from)
@@ -144,7 +198,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 			ids[name] = id
 		}
 		buf, errs := probe.Parse(buf[:0], topic[len(TopicPrefix):], m[1], probe.Meta{Received: time.Now().UnixNano(), Probe: id, Source: events.FromZMQ})
-		in.count(errs, topic, from)
+		in.count(errs, from, len(m[1]))
 		if len(buf) > 0 {
 			in.stats.Events.Add(uint64(len(buf)))
 			out := make([]events.Event, len(buf))
@@ -154,20 +208,15 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 }
 
-func (in *Ingest) count(errs []*probe.EntryError, topic string, from zmtp.From) {
+// count counts the parser's refusals and logs them without their text,
+// which may quote the payload (probe.EntryError.LogAttrs).
+func (in *Ingest) count(errs []*probe.EntryError, from zmtp.From, size int) {
 	for _, e := range errs {
-		switch {
-		case errors.Is(e, probe.ErrIgnored):
-			in.stats.Ignored.Add(1)
+		r := in.stats.parse.Add(e)
+		if r == probe.ReasonIgnored {
 			continue
-		case errors.Is(e, probe.ErrUnknownTopic):
-			in.stats.UnknownTopic.Add(1)
-		case e.Index < 0:
-			in.stats.Malformed.Add(1)
-		default:
-			in.stats.BadEntries.Add(1)
 		}
-		in.log.Warn("ingest: refused", "topic", clip(topic), "remote", from.Remote, "reason", e.Error())
+		in.refuse(r, from, append(e.LogAttrs(), slog.Int("payload_len", size))...)
 	}
 }
 
@@ -182,11 +231,4 @@ func probeName(f zmtp.From) string {
 		return "zmq:local"
 	}
 	return "zmq:" + host
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "..."
-	}
-	return s
 }

@@ -96,8 +96,9 @@ func TestProbeTrafficFromLibzmq(t *testing.T) {
 		}
 	}
 	st := in.Stats()
-	if st.Welcomes.Load() != 1 || st.Malformed.Load() != 1 || st.BadTopic.Load() != 1 || st.BadFrames.Load() != 1 || st.Ignored.Load() != 1 {
-		t.Fatalf("welcomes %d malformed %d badtopic %d badframes %d ignored %d", st.Welcomes.Load(), st.Malformed.Load(), st.BadTopic.Load(), st.BadFrames.Load(), st.Ignored.Load())
+	rej := st.Rejected()
+	if st.Welcomes.Load() != 1 || rej["malformed"] != 1 || rej["bad_topic"] != 1 || rej["bad_frames"] != 1 || st.Ignored() != 1 {
+		t.Fatalf("welcomes %d ignored %d rejected %v", st.Welcomes.Load(), st.Ignored(), rej)
 	}
 }
 
