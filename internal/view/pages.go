@@ -17,6 +17,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/webserver"
 )
 
 // pageData is what the layout and every page template receive.
@@ -339,7 +340,7 @@ func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *p
 		h.Set("Cache-Control", cc)
 	}
 	h.Add("Vary", "Accept-Encoding")
-	if name != "devices" && buf.Len() > 1024 && acceptsGzip(r) {
+	if name != "devices" && buf.Len() > 1024 && webserver.AcceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(code)
 		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
@@ -350,16 +351,6 @@ func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *p
 	h.Set("Content-Length", fmt.Sprint(buf.Len()))
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
 }
 
 // errorPage renders msg in the layout with status code.
