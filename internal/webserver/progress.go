@@ -11,27 +11,21 @@ import (
 const progressChunk = 32 << 10
 
 // progress turns the server's write timeout into a progress timeout for
-// requests without a body (downloads, pages, event streams), and lifts the
-// read deadline from them: they have been read in full, and a read deadline
-// left in place would cancel the request's context in the middle of a long
-// response (net/http's background read fails with it). Requests with a
-// body keep both whole-request deadlines: their answers are small.
+// requests without a body (downloads, pages, event streams). Requests with
+// a body keep the whole-request deadline: their answers are small. (The
+// read deadline needs nothing: net/http lifts it once the request has been
+// read, so it never cancels a long response.)
 func (s *Server) progress(h http.Handler) http.Handler {
 	timeout := s.cfg.WriteTimeout
+	if timeout <= 0 {
+		return h
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			h.ServeHTTP(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		if s.cfg.ReadTimeout > 0 {
-			rc.SetReadDeadline(time.Time{})
-		}
-		if timeout <= 0 {
-			h.ServeHTTP(w, r)
-			return
-		}
-		h.ServeHTTP(&progressWriter{ResponseWriter: w, rc: rc, timeout: timeout}, r)
+		h.ServeHTTP(&progressWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}, r)
 	})
 }
 
