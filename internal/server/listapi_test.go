@@ -87,7 +87,7 @@ func TestListAPI(t *testing.T) {
 		t.Fatalf("conditional GET: %d %v %q", resp.StatusCode, resp.Header, b)
 	}
 	resp, b = getList(t, url, "If-None-Match", `"1-1"`)
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != 200 || !bytes.Equal(b, body) {
 		t.Fatalf("stale ETag: %d", resp.StatusCode)
 	}
 	resp, b = getList(t, url, "Accept-Encoding", "gzip, deflate")
@@ -211,4 +211,3 @@ func TestHTTPServerBudgets(t *testing.T) {
 		t.Error("the refused connection is not counted")
 	}
 }
-

@@ -46,6 +46,8 @@ func (s *Server) registerMetrics() {
 	for _, reason := range httpin.RequestReasons() {
 		byReason[reason] = refused.With(reason.String())
 	}
+	// The handler counts its refusals through this hook (set before the
+	// listener serves).
 	h.OnRefused = func(reason httpin.RequestReason) { byReason[reason].Inc() }
 	w := s.httpSrv
 	gf("sentinel_http_connections", "Open connections of the HTTP listener.", func() float64 { return float64(w.Stats().Open) })
