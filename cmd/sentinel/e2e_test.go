@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -280,7 +281,12 @@ func TestCrashLosesAtMostTheLastSecond(t *testing.T) {
 	probePush(t, p.ingest, logins("45.155.205.20", 7))
 	probePush(t, p.ingest, []map[string]any{{"type": "ftp", "ip": "45.155.205.21", "action": "connect"}})
 	waitFor(t, 10*time.Second, "the listing", func() bool { return explain(t, p, "45.155.205.20").Listed })
-	before := currentList(t, p)
+	// The list API shows the list as last published (every 300 ms here).
+	var before listState
+	waitFor(t, 10*time.Second, "the list API to show the listing", func() bool {
+		before = currentList(t, p)
+		return slices.Contains(before.List, "45.155.205.20")
+	})
 	time.Sleep(1500 * time.Millisecond) // past the journal's 1 s sync
 	p.stop(t, syscall.SIGKILL)
 

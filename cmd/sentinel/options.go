@@ -19,6 +19,7 @@ import (
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/server"
+	"github.com/dynfw/sentinel/internal/webserver"
 )
 
 const defaultConfigFile = "/etc/sentinel/sentinel.toml"
@@ -89,6 +90,32 @@ type tokenEntry struct {
 	Token string `toml:"token"`
 }
 
+// httpOptions are the budgets of the HTTP listener, the same options for
+// `sentinel run` and `sentinel view` (internal/webserver).
+type httpOptions struct {
+	readTimeout, writeTimeout, idleTimeout time.Duration
+	maxConns                               int
+}
+
+func (h *httpOptions) register(s *config.Options) {
+	s.Duration(&h.readTimeout, "http-read-timeout", nil, webserver.DefaultReadTimeout, "longest time a request, headers and body, may take to arrive; a slower upload is cut (0: no limit)")
+	s.Duration(&h.writeTimeout, "http-write-timeout", nil, webserver.DefaultWriteTimeout, "longest time a response may make no progress: a client that stops reading is cut, a slow one that reads goes on (0: no limit; the live page's event stream has its own)")
+	s.Duration(&h.idleTimeout, "http-idle-timeout", nil, webserver.DefaultIdleTimeout, "how long a keep-alive connection may wait for its next request (0: no limit)")
+	s.Int(&h.maxConns, "http-max-conns", nil, webserver.DefaultMaxConns, "most open HTTP connections; further ones are closed at once")
+}
+
+// config turns the options into the listener's configuration; 0 on the
+// command line means no limit, which webserver.Config spells negative.
+func (h *httpOptions) config() webserver.Config {
+	off := func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return -1
+		}
+		return d
+	}
+	return webserver.Config{ReadTimeout: off(h.readTimeout), WriteTimeout: off(h.writeTimeout), IdleTimeout: off(h.idleTimeout), MaxConns: h.maxConns}
+}
+
 type runOptions struct {
 	config           string
 	data             string
@@ -96,6 +123,8 @@ type runOptions struct {
 	ingestListen     []string
 	ingestCurve      bool
 	httpListen       string
+	http             httpOptions
+	listRateLimit    int
 	mqttURL          string
 	listInterval     time.Duration
 	adminToken       string
@@ -154,6 +183,8 @@ func newRunOptions() *runOptions {
 	s.Strings(&o.ingestListen, "ingest-listen", nil, []string{"tcp://127.0.0.1:7088"}, "ZMQ PULL endpoint for probes and sentinel-proxy (repeatable; ipc:// works)")
 	s.Bool(&o.ingestCurve, "ingest-curve", nil, false, "require CURVE on the probe ingest (probes on other hosts use the server certificate)")
 	s.String(&o.httpListen, "http-listen", nil, ":8080", "HTTP listener: greylist, /dynfw.pub, API, metrics (empty: none)")
+	o.http.register(s)
+	s.Int(&o.listRateLimit, "list-rate-limit", nil, server.DefaultListRateLimit, "requests per minute one client address (IPv6: /64) may make to /api/v1/list, after a burst of 10 (0: no limit)")
 	s.String(&o.mqttURL, "mqtt-url", nil, "", "MQTT broker with sentinel-proxy uplinks, e.g. tcp://127.0.0.1:1883 (more in [mqtt])")
 	s.Duration(&o.listInterval, "list-interval", nil, 10*time.Second, "how often the whole dynfw/list is published")
 	s.Duration(&o.dynfwWriteTimeout, "dynfw-write-timeout", nil, publish.DefaultWriteTimeout, "cut off a DynFW subscriber that accepts no data for this long (0: never)")
@@ -283,10 +314,15 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 		}
 		return v
 	}
+	listRate := float64(o.listRateLimit)
+	if o.listRateLimit <= 0 {
+		listRate = -1 // no limit
+	}
 	return server.Config{
 		DataDir: o.data, DynfwListen: o.dynfwListen, ListInterval: o.listInterval,
 		DynfwWriteTimeout: time.Duration(none(int(o.dynfwWriteTimeout))), DynfwMaxSubscribers: none(o.dynfwMaxSubscribers), DynfwMaxHandshakes: none(o.dynfwMaxHandshakes),
 		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, HTTPListen: o.httpListen, MQTT: mc,
+		HTTP: o.http.config(), ListRateLimit: listRate, TrustProxy: o.view.trustProxy,
 		Scoring: sc, Portscan: pc, HTTPTokens: tokens, AdminToken: o.adminToken,
 		GreylistAt: o.greylistAt,
 		GreylistOptions: greylist.Options{LicenseURL: o.greylist.LicenseURL, Attribution: o.greylist.Attribution,

@@ -21,6 +21,7 @@ import (
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
 	"github.com/dynfw/sentinel/internal/view"
+	"github.com/dynfw/sentinel/internal/webserver"
 )
 
 // cmdView runs Sentinel View alone against a shared database: ingest and
@@ -29,6 +30,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		vo          viewOptions
 		listen      string
+		ho          httpOptions
 		explainURL  string
 		maintain    bool
 		verbose     bool
@@ -44,6 +46,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.String(&cfgFile, "config", nil, "", "config file (TOML)")
 	vo.register(s, "", "statistics database: postgres://user@host/db (required), or an SQLite file another process writes")
 	s.String(&listen, "http-listen", nil, ":8080", "HTTP listener of the web view")
+	ho.register(s)
 	s.String(&explainURL, "explain-url", nil, "", "base URL of a sentinel server whose /api/v1/addresses explains attackers on their pages")
 	s.Bool(&maintain, "maintain", nil, false, "also run rollups and retention (normally the ingest process does; running both is harmless)")
 	s.String(&data, "data", nil, defaultViewDataDir(), "data directory of this view: the password checker's index passwords.idx (created if missing; not the server's)")
@@ -129,7 +132,9 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("sentinel view listening", "addr", ln.Addr().String(), "version", version)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hc := ho.config()
+	hc.Logger = log
+	hs := webserver.New(hc, mux)
 	hs.RegisterOnShutdown(vs.hub.Close)
 	var wg sync.WaitGroup
 	wg.Go(func() { vs.engine.Run(ctx) })

@@ -4,14 +4,17 @@ package main
 // that the test fills as the ingest process would.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -286,4 +289,42 @@ func dirState(t *testing.T, dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// TestViewShedsSlowClients: `sentinel view` serves through the hardened
+// server: with short budgets, an idle keep-alive connection and a POST
+// whose body stops arriving are closed by the server.
+func TestViewShedsSlowClients(t *testing.T) {
+	v := startViewCmd(t, "--db", filepath.Join(t.TempDir(), "stats.db"), "--data", t.TempDir(),
+		"--http-idle-timeout", "100ms", "--http-read-timeout", "200ms")
+	addr := strings.TrimPrefix(v.base, "http://")
+	closed := func(c net.Conn, r io.Reader, what string) {
+		t.Helper()
+		if _, err := io.Copy(io.Discard, r); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("%s: the server kept the connection open", what)
+		}
+	}
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	closed(idle, br, "idle keep-alive connection")
+
+	slow, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(slow, "POST /passcheck/apiv1/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"pass")
+	closed(slow, slow, "slow-body POST")
 }

@@ -153,6 +153,8 @@ type Publisher struct {
 	sorted       []netip.Prefix // the list as last sent, reused while the serial stays
 	sortedSerial uint64
 	sortedOK     bool
+	touched      map[netip.Prefix]struct{} // keys changed since sorted (run goroutine)
+	published    atomic.Pointer[Published]
 
 	deltas, events, lists atomic.Uint64
 	lastListBytes         atomic.Int64
@@ -192,6 +194,8 @@ func New(cfg Config, st State) (*Publisher, error) {
 	for _, k := range st.List {
 		p.set[k] = struct{}{}
 	}
+	p.touched = make(map[netip.Prefix]struct{})
+	p.published.Store(&Published{Version: p.version, Serial: p.serial, List: p.sortedList(), At: time.Now()})
 	sock, err := zmtp.NewSocket(zmtp.PUB, zmtp.Options{
 		Curve:             cfg.Curve,
 		HeartbeatInterval: cfg.Heartbeat,
@@ -273,20 +277,18 @@ var (
 	topicList  = []byte(dynfw.TopicList)
 )
 
-// State returns the published version, serial and list.
+// State returns the current version, serial and list (with the deltas
+// published since the last list), sorted. It copies the set under the lock
+// that the delta path takes, and sorts outside it; the list API reads
+// Published instead.
 func (p *Publisher) State() State {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	st := State{Version: p.version, Serial: p.serial, List: make([]netip.Prefix, 0, len(p.set))}
 	for k := range p.set {
 		st.List = append(st.List, k)
 	}
-	slices.SortFunc(st.List, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	p.mu.Unlock()
+	slices.SortFunc(st.List, ComparePrefix)
 	return st
 }
 
@@ -353,6 +355,7 @@ func (p *Publisher) apply(o op) {
 	} else {
 		delete(p.set, o.key)
 	}
+	p.touched[o.key] = struct{}{}
 	p.serial++
 	d := dynfw.Delta{Serial: p.serial, Op: dynfw.Negative, Addr: o.key, TS: uint64(o.ts)}
 	p.mu.Unlock()
@@ -364,19 +367,17 @@ func (p *Publisher) apply(o op) {
 }
 
 func (p *Publisher) sendList() {
-	p.mu.Lock()
+	// The run goroutine is the only writer of the set, the version and
+	// the serial: it reads them without the lock.
 	version, serial := p.version, p.serial
-	p.mu.Unlock()
-	if !p.sortedOK || p.sortedSerial != serial {
-		// Sorting a large list costs more than encoding it; quiet lists
-		// (no delta since the last one) reuse the sorted slice.
-		p.sorted, p.sortedSerial, p.sortedOK = p.State().List, serial, true
-	}
-	l := dynfw.List{Version: version, Serial: serial, Addrs: p.sorted, TS: uint64(time.Now().Unix())}
+	sorted := p.sortedList()
+	now := time.Now()
+	l := dynfw.List{Version: version, Serial: serial, Addrs: sorted, TS: uint64(now.Unix())}
 	payload := l.Marshal()
 	p.sock.SendResync(zmtp.Message{topicList, payload})
 	p.lists.Add(1)
 	p.lastListBytes.Store(int64(len(payload)))
+	p.published.Store(&Published{Version: version, Serial: serial, List: sorted, At: now})
 }
 
 // SendListNow publishes the list immediately, outside the timer (for

@@ -2,7 +2,9 @@ package publish
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,6 +186,59 @@ func TestListMatchesItsSerial(t *testing.T) {
 				}
 			}
 			checked++
+		}
+	}
+}
+
+// TestPublishedFollowsLists: Published is the list of the last dynfw/list,
+// sorted, built by merging the changes into the previous one; a published
+// list is never modified afterwards.
+func TestPublishedFollowsLists(t *testing.T) {
+	var st State
+	for i := range 1000 {
+		st.List = append(st.List, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32))
+	}
+	st.Version, st.Serial = 3, 9
+	cert, _ := zcert.New()
+	p, err := New(Config{Listen: []string{"tcp://127.0.0.1:0"}, Curve: &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret}}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	first := p.Published()
+	if first.Version != 3 || first.Serial != 9 || len(first.List) != 1000 || !slices.IsSortedFunc(first.List, ComparePrefix) {
+		t.Fatalf("restored: %d %d %d", first.Version, first.Serial, len(first.List))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	type kept struct {
+		pub  *Published
+		copy []netip.Prefix
+	}
+	var old []kept
+	for round := range 50 {
+		// A few changes per round, sometimes many (the full sort).
+		n := 1 + rng.IntN(20)
+		if round%10 == 9 {
+			n = 600
+		}
+		for range n {
+			k := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(8)), byte(rng.IntN(256))}), 32)
+			if rng.IntN(5) == 0 {
+				k = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(rng.IntN(256))}), 128)
+			}
+			p.apply(op{add: rng.IntN(2) == 0, key: k, ts: 1})
+		}
+		p.sendList()
+		pub := p.Published()
+		want := p.State()
+		if pub.Serial != want.Serial || !slices.Equal(pub.List, want.List) {
+			t.Fatalf("round %d: published serial %d with %d entries, want serial %d with %d", round, pub.Serial, len(pub.List), want.Serial, len(want.List))
+		}
+		old = append(old, kept{pub, slices.Clone(pub.List)})
+	}
+	for i, o := range old {
+		if !slices.Equal(o.pub.List, o.copy) {
+			t.Fatalf("the list published in round %d changed afterwards", i)
 		}
 	}
 }

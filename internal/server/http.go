@@ -18,12 +18,14 @@ type APIHandlers struct {
 	Core       *Core
 	DataDir    string
 	AdminToken string
+	// List serves GET /api/v1/list (see listAPI).
+	List http.Handler
 }
 
 // Register adds the routes to mux.
 func (h *APIHandlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dynfw.pub", h.cert)
-	mux.HandleFunc("GET /api/v1/list", h.list)
+	mux.Handle("GET /api/v1/list", h.List)
 	mux.HandleFunc("GET /api/v1/addresses/{addr...}", h.explain)
 	mux.HandleFunc("POST /api/v1/admin/block", h.adminAction("block"))
 	mux.HandleFunc("POST /api/v1/admin/unblock", h.adminAction("unblock"))
@@ -44,20 +46,6 @@ func (h *APIHandlers) cert(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Disposition", `inline; filename="dynfw.pub"`)
 	http.ServeContent(w, r, "dynfw.pub", fi.ModTime(), f)
-}
-
-func (h *APIHandlers) list(w http.ResponseWriter, r *http.Request) {
-	st := h.Core.Publisher().State()
-	out := struct {
-		Version uint64   `json:"version"`
-		Serial  uint64   `json:"serial"`
-		Count   int      `json:"count"`
-		List    []string `json:"list"`
-	}{Version: st.Version, Serial: st.Serial, Count: len(st.List), List: make([]string, len(st.List))}
-	for i, p := range st.List {
-		out.List[i] = dynfw.FormatAddr(p)
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *APIHandlers) explain(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/webserver"
 	"github.com/dynfw/sentinel/zmtp"
 )
 
@@ -41,6 +42,15 @@ type Config struct {
 	// key as the publisher); probes are then identified by their key.
 	IngestCurve bool
 	HTTPListen  string
+	// HTTP are the timeouts and the connection cap of the HTTP listener
+	// (zero fields: the webserver defaults).
+	HTTP webserver.Config
+	// ListRateLimit is the requests per minute one client may make to
+	// GET /api/v1/list (0: DefaultListRateLimit; negative: no limit).
+	ListRateLimit float64
+	// TrustProxy takes the client address of the rate limit from the
+	// last X-Forwarded-For entry (behind a reverse proxy only).
+	TrustProxy bool
 	// MQTT, when its URL is set, subscribes to sentinel-proxy's uplink.
 	MQTT mqtt.Config
 
@@ -74,6 +84,7 @@ type Server struct {
 	httpIn   *httpin.Handler
 	grey     *greylist.Store
 	httpLn   net.Listener
+	httpSrv  *webserver.Server
 	ready    chan struct{}
 	// onShutdown runs when the HTTP server starts shutting down, to end
 	// long-lived responses (event streams).
@@ -139,10 +150,18 @@ func New(cfg Config) (*Server, error) {
 	if _, err := greylist.ParseTimeOfDay(cfg.GreylistAt); err != nil {
 		return fail(err)
 	}
-	(&APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken}).Register(s.mux)
+	listInterval := cfg.ListInterval
+	if listInterval <= 0 {
+		listInterval = 10 * time.Second // the publisher's default
+	}
+	(&APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
+		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}).Register(s.mux)
 	s.mux.Handle("POST /api/v1/events", s.httpIn)
 	s.mux.Handle(greylist.URLPrefix, s.grey.Handler())
 	s.mux.HandleFunc("GET /healthz", s.health)
+	hc := cfg.HTTP
+	hc.Logger = cfg.Logger
+	s.httpSrv = webserver.New(hc, s.mux)
 	s.registerMetrics()
 	s.mux.Handle("GET /metrics", s.registry)
 	if cfg.HTTPListen != "" {
@@ -222,9 +241,9 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	var httpSrv *http.Server
+	var httpSrv *webserver.Server
 	if s.httpLn != nil {
-		httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+		httpSrv = s.httpSrv
 		for _, f := range s.onShutdown {
 			httpSrv.RegisterOnShutdown(f)
 		}

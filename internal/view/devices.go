@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
@@ -16,12 +17,13 @@ import (
 // no link can show one visitor's device data to another, and a shared
 // cache cannot mix them up (the API marks these answers private).
 //
-// GET /api/device/add?token= stays, because routers open that link. It is
-// not protected against cross-site requests (a GET cannot carry a CSRF
-// secret), but all it can do is add a token to the session of the browser
-// that follows it: a third-party page could make a visitor see the
-// statistics of a device of the page's choosing, never read or change
-// anyone else's list. Removal is POST only, with the CSRF check.
+// GET /api/device/add?token= stays, because routers open that link, but it
+// changes nothing: any site can make a browser follow a link, and a
+// third-party page could otherwise fill a visitor's list with devices of
+// its choosing until their own router's link is refused (the list is
+// full). The GET shows a confirmation page whose button posts the add form;
+// adding and removing are POST only, with the CSRF check (the session's
+// secret in the form, and no cross-origin request).
 
 type devicesView struct {
 	CSRF    string
@@ -91,9 +93,50 @@ func devicesRedirect(w http.ResponseWriter, r *http.Request, period string) {
 	http.Redirect(w, r, "/devices/?period="+url.QueryEscape(period), http.StatusSeeOther)
 }
 
+// deviceAddView is the confirmation page of the router's link.
+type deviceAddView struct {
+	Token, Prefix, CSRF string
+}
+
+// deviceAddGet answers the router's link with a confirmation page in the
+// site's layout; nothing is added until its form is posted. A token already
+// in the session goes straight to My Devices.
 func (v *View) deviceAddGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	v.addDevice(w, r, q.Get("token"), q.Get("period"))
+	tok, period := q.Get("token"), q.Get("period")
+	if _, ok := stats.LookupPeriod(period); !ok {
+		period = stats.DefaultPeriod
+	}
+	switch {
+	case tok == "":
+		v.errorPage(w, r, http.StatusBadRequest, "Device token not provided.")
+		return
+	case !validToken(tok):
+		v.errorPage(w, r, http.StatusBadRequest, "Bad format of device token.")
+		return
+	}
+	sess, ok := v.sessions.loadOrNew(r)
+	if slices.Contains(sess.Tokens, tok) {
+		devicesRedirect(w, r, period)
+		return
+	}
+	if len(sess.Tokens) >= maxTokens {
+		v.errorPage(w, r, http.StatusBadRequest, "At most 20 devices per browser; remove one first.")
+		return
+	}
+	if !ok {
+		// The form needs the CSRF secret in a cookie.
+		v.sessions.save(w, r, sess)
+	}
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Add("Vary", "Cookie")
+	pd := v.newPage(r, period)
+	pd.Periods = nil // the period links would drop the token
+	pd.Title = "Add a device"
+	pd.crumb("My Devices", "/devices/?period="+period)
+	pd.crumb("Add a device", "")
+	pd.DeviceAdd = &deviceAddView{Token: tok, Prefix: tok[:8] + "…", CSRF: sess.CSRF}
+	v.render(w, r, "deviceadd", pd, http.StatusOK)
 }
 
 func (v *View) addDevice(w http.ResponseWriter, r *http.Request, tok, period string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/webserver"
 )
 
 // pageData is what the layout and every page template receive.
@@ -33,7 +34,9 @@ type pageData struct {
 	Attacker *attackerView
 	Password *passwordView
 	Devices  *devicesView
-	Message  string // error pages
+	// DeviceAdd is the confirmation page of the router's add link.
+	DeviceAdd *deviceAddView
+	Message   string // error pages
 
 	CSS, JS, Icon string // versioned static URLs
 	// Head and Body are the trusted markup of a page another package
@@ -317,7 +320,7 @@ func (v *View) passwordDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 // render executes a template into a buffer (so that a template error
 // still gives a clean 500) and sends it, gzipped when the client accepts
 // it: the map alone is 170 kB of path data, about 55 kB compressed. The
-// devices page is never compressed, as it holds the CSRF secret next to
+// devices pages are never compressed, as they hold the CSRF secret next to
 // reflected input (BREACH).
 func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *pageData, code int) {
 	var buf bytes.Buffer
@@ -341,7 +344,7 @@ func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *p
 		h.Set("Cache-Control", cc)
 	}
 	h.Add("Vary", "Accept-Encoding")
-	if name != "devices" && buf.Len() > 1024 && acceptsGzip(r) {
+	if name != "devices" && name != "deviceadd" && buf.Len() > 1024 && webserver.AcceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		w.WriteHeader(code)
 		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
@@ -352,16 +355,6 @@ func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *p
 	h.Set("Content-Length", fmt.Sprint(buf.Len()))
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
 }
 
 // errorPage renders msg in the layout with status code.

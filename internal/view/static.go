@@ -84,7 +84,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 		return nil, err
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"stats", "attacker", "password", "devices", "error", "wrapped"} {
+	for _, name := range []string{"stats", "attacker", "password", "devices", "deviceadd", "error", "wrapped"} {
 		t, err := template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html")
 		if err != nil {
 			return nil, err

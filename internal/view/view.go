@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/ratelimit"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
@@ -105,8 +106,8 @@ type View struct {
 	log      *slog.Logger
 	pages    map[string]*template.Template
 	sessions *sessions
-	general  *limiter
-	onDemand *limiter
+	general  *ratelimit.Limiter
+	onDemand *ratelimit.Limiter
 	cop      *http.CrossOriginProtection
 	world    *worldMap
 }
@@ -156,8 +157,8 @@ func New(o Options) (*View, error) {
 		log:      o.Logger,
 		pages:    pages,
 		sessions: sess,
-		general:  newLimiter(def(rl.PerMinute, 600), defInt(rl.Burst, 120), defInt(rl.MaxClients, 10000), o.Now),
-		onDemand: newLimiter(def(rl.OnDemandPerMinute, 60), defInt(rl.OnDemandBurst, 20), defInt(rl.MaxClients, 10000), o.Now),
+		general:  ratelimit.New(def(rl.PerMinute, 600), defInt(rl.Burst, 120), defInt(rl.MaxClients, 10000), o.Now),
+		onDemand: ratelimit.New(def(rl.OnDemandPerMinute, 60), defInt(rl.OnDemandBurst, 20), defInt(rl.MaxClients, 10000), o.Now),
 		cop:      http.NewCrossOriginProtection(),
 		world:    world,
 	}
@@ -200,7 +201,7 @@ func (v *View) Register(mux *http.ServeMux) {
 
 // wrap adds the security headers, the rate limit lim (nil: the handler
 // picks its limiter itself) and a minimal access log.
-func (v *View) wrap(h http.Handler, lim *limiter) http.Handler {
+func (v *View) wrap(h http.Handler, lim *ratelimit.Limiter) http.Handler {
 	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := v.o.Now()
 		if lim != nil && !v.allow(w, r, lim) {
@@ -223,16 +224,15 @@ func (v *View) logRequest(r *http.Request, code int, start time.Time) {
 
 // allow applies lim to the request's client, answering 429 with
 // Retry-After when it is over its budget.
-func (v *View) allow(w http.ResponseWriter, r *http.Request, lim *limiter) bool {
+func (v *View) allow(w http.ResponseWriter, r *http.Request, lim *ratelimit.Limiter) bool {
 	if v.o.RateLimit.Disabled {
 		return true
 	}
-	ok, wait := lim.allow(clientKey(r, v.o.RateLimit.TrustProxy))
+	ok, wait := lim.Allow(ratelimit.ClientKey(r, v.o.RateLimit.TrustProxy))
 	if ok {
 		return true
 	}
-	secs := int((wait + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", itoa(max(secs, 1)))
+	w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 	if isAPI(r) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests in row"})
 	} else {

@@ -320,29 +320,6 @@ func TestRateLimit(t *testing.T) {
 	wantStatus(t, resp, body, 200)
 }
 
-func TestLimiterEviction(t *testing.T) {
-	now := testNow
-	l := newLimiter(60, 2, 16, func() time.Time { return now })
-	for i := range 1000 {
-		l.allow(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 32))
-		if len(l.clients) > 16 {
-			t.Fatalf("%d clients", len(l.clients))
-		}
-	}
-}
-
-func TestClientKey(t *testing.T) {
-	r := httptest.NewRequest("GET", "/", nil)
-	r.RemoteAddr = "[2001:db8:1:2:3::4]:5555"
-	r.Header.Set("X-Forwarded-For", "203.0.113.1, 198.51.100.2")
-	if k := clientKey(r, false); k.String() != "2001:db8:1:2::/64" {
-		t.Error(k)
-	}
-	if k := clientKey(r, true); k.String() != "198.51.100.2/32" {
-		t.Error(k)
-	}
-}
-
 func TestStatic(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, f := range []string{"style.css", "view.js", "world-LICENSE.md"} {
@@ -373,12 +350,75 @@ func csrfOf(t *testing.T, body string) string {
 	return m[1]
 }
 
+// confirmAdd follows a router's add link and presses the confirmation
+// page's button, as a visitor does.
+func (e *testEnv) confirmAdd(c *http.Client, token string) (*http.Response, string) {
+	e.t.Helper()
+	resp, body := e.get(c, "/api/device/add?token="+token)
+	wantStatus(e.t, resp, body, 200)
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
+		form.Set(m[1], m[2])
+	}
+	if form.Get("device_token") != token || form.Get("csrf") == "" {
+		e.t.Fatalf("confirmation form %v", form)
+	}
+	return e.post(c, "/api/device/add", form)
+}
+
+// TestDeviceAddLinkConfirms: the router's link GET /api/device/add?token=
+// adds nothing, whoever makes the browser follow it: it shows a page in
+// the site's layout whose button posts the add form. Only that POST adds.
+func TestDeviceAddLinkConfirms(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(false)
+	// A cross-site page sends the visitor to the link.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/device/add?token="+token1+"&period=1d", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	wantStatus(t, resp, body, 200)
+	wantContains(t, body, `<nav class="nav"`, "Add a device", "10000000…", `method="post" action="/api/device/add"`,
+		`name="device_token" value="`+token1+`"`, `name="period" value="1d"`, `name="csrf"`)
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("Cache-Control %q, Content-Encoding %q", cc, resp.Header.Get("Content-Encoding"))
+	}
+	resp, body = e.get(c, "/devices/?period=1w")
+	wantStatus(t, resp, body, 200)
+	wantContains(t, body, "No device added yet.")
+	if len(e.src.requests("my_all_incidents_graph")) != 0 {
+		t.Fatal("the link made the session hold a token")
+	}
+	// A full list of links adds nothing either.
+	for i := range maxTokens + 5 {
+		e.get(c, fmt.Sprintf("/api/device/add?token=%064x", i+100))
+	}
+	_, body = e.get(c, "/devices/?period=1w")
+	wantContains(t, body, "No device added yet.")
+	// The visitor's own router's link, confirmed, is added.
+	resp, body = e.confirmAdd(c, token1)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != "/devices/?period=1w" {
+		t.Errorf("redirected to %s", loc)
+	}
+	_, body = e.get(c, "/devices/?period=1w")
+	wantContains(t, body, "10000000…")
+	// Following the link again goes straight to My Devices.
+	resp, body = e.get(c, "/api/device/add?token="+token1)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+}
+
 func TestDevices(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := e.client(true), e.client(true)
 
-	// Router link: GET add, then redirected to My Devices.
-	resp, body := e.get(a, "/api/device/add?token="+token1)
+	// Router link: confirmed, then redirected to My Devices.
+	resp, body := e.confirmAdd(a, token1)
 	wantStatus(t, resp, body, 200)
 	if resp.Request.URL.Path != "/devices/" || resp.Request.URL.Query().Get("period") != "1w" || strings.Contains(resp.Request.URL.RawQuery, "token") {
 		t.Errorf("redirected to %s", resp.Request.URL)
@@ -493,7 +533,7 @@ func TestDeviceErrors(t *testing.T) {
 
 	// Limit of tokens per session.
 	for i := 1; i < maxTokens; i++ {
-		resp, body = e.get(c, fmt.Sprintf("/api/device/add?token=%064x", i+100))
+		resp, body = e.confirmAdd(c, fmt.Sprintf("%064x", i+100))
 		wantStatus(t, resp, body, 303)
 	}
 	resp, body = e.get(c, "/api/device/add?token="+token2)
@@ -503,7 +543,7 @@ func TestDeviceErrors(t *testing.T) {
 func TestTamperedCookie(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.client(true)
-	e.get(c, "/api/device/add?token="+token1)
+	e.confirmAdd(c, token1)
 	u, _ := url.Parse(e.srv.URL)
 	cookies := c.Jar.Cookies(u)
 	if len(cookies) != 1 || strings.Contains(cookies[0].Value, "1000000") {
@@ -519,7 +559,7 @@ func TestTamperedCookie(t *testing.T) {
 	// A cookie from another key is rejected too.
 	other := newEnv(t, func(o *Options) { o.SessionKey = []byte("0123456789abcdef0123456789abcdef") })
 	c2 := other.client(true)
-	other.get(c2, "/api/device/add?token="+token1)
+	other.confirmAdd(c2, token1)
 	ou, _ := url.Parse(other.srv.URL)
 	c.Jar.SetCookies(u, c2.Jar.Cookies(ou))
 	_, body = e.get(c, "/devices/?period=1w")

@@ -13,8 +13,11 @@
 // dynfw/event vocabulary or one registered in the configuration; "ts"
 // (Unix seconds), "username", "password", "url", "user_agent" and "method"
 // are optional. The answer is 202 with {"accepted": n, "rejected": m,
-// "errors": [...]} (the first ten reasons), 400 for a body that is not JSON,
-// 401 for a missing or unknown token, 413 for a body over MaxBody.
+// "errors": [...]} (the first ten reasons), 400 for a body that is not one
+// JSON value (anything but white space after it included), 401 for a
+// missing or unknown token, 408 for a body that stops arriving, 413 for a
+// body over MaxBody or more than MaxEvents events. A refused request is
+// counted by RequestReason and logged without its content.
 package httpin
 
 import (
@@ -22,9 +25,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +51,36 @@ type Token struct {
 	Token string
 }
 
+// RequestReason is why a whole request was refused.
+type RequestReason int
+
+// The reasons, in the order of RequestReasons.
+const (
+	ReasonMethod        RequestReason = iota // not a POST (405)
+	ReasonUnauthorized                       // no or unknown bearer token (401)
+	ReasonTooLarge                           // body over MaxBody (413)
+	ReasonTooManyEvents                      // more than MaxEvents events (413)
+	ReasonBadJSON                            // the body is not JSON (400)
+	ReasonTrailingData                       // something follows the JSON value (400)
+	ReasonBadShape                           // JSON, but not an event object or an array of them (400)
+	ReasonTimeout                            // the body stopped arriving (408)
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"method", "unauthorized", "too_large", "too_many_events", "bad_json", "trailing_data", "bad_shape", "timeout"}
+
+// String is the reason's metric label.
+func (r RequestReason) String() string { return reasonNames[r] }
+
+// RequestReasons lists every reason, for metrics.
+func RequestReasons() []RequestReason {
+	out := make([]RequestReason, numReasons)
+	for i := range out {
+		out[i] = RequestReason(i)
+	}
+	return out
+}
+
 // Handler serves POST /api/v1/events.
 type Handler struct {
 	tokens  []Token
@@ -53,8 +89,18 @@ type Handler struct {
 	deliver func([]events.Event)
 	log     *slog.Logger
 
+	// Accepted and Rejected count events; Unauthorized counts requests
+	// refused for their token (also in RequestsRejected).
 	Accepted, Rejected, Unauthorized atomic.Uint64
+	// OnRefused, when set (before the handler serves), is called for
+	// every refused request, to count it in the metrics.
+	OnRefused  func(RequestReason)
+	refused    [numReasons]atomic.Uint64
+	refusedLog [numReasons]logLimit
 }
+
+// RequestsRejected returns how many whole requests were refused for reason.
+func (h *Handler) RequestsRejected(reason RequestReason) uint64 { return h.refused[reason].Load() }
 
 // New returns the handler. deliver receives the accepted events of each
 // request; it may block (back-pressure on the client).
@@ -110,31 +156,48 @@ func (h *Handler) auth(r *http.Request) (events.ProbeID, bool) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		h.refuse(w, r, "", ReasonMethod, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	id, ok := h.auth(r)
 	if !ok {
 		h.Unauthorized.Add(1)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sentinel"`)
-		httpError(w, http.StatusUnauthorized, "missing or unknown bearer token")
+		h.refuse(w, r, "", ReasonUnauthorized, http.StatusUnauthorized, "missing or unknown bearer token")
 		return
 	}
+	sensor, _ := h.probes.Get(id)
 	body := http.MaxBytesReader(w, r.Body, MaxBody)
 	dec := json.NewDecoder(body)
 	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBody))
-			return
+	err := dec.Decode(&raw)
+	if err == nil {
+		// One value and nothing but white space after it: a second
+		// value or garbage would otherwise be ignored in silence.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			if terr != nil && !isSyntax(terr) {
+				err = terr
+			}
 		}
-		httpError(w, http.StatusBadRequest, "body is not JSON: "+err.Error())
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
+			h.refuse(w, r, sensor.Name, ReasonTooLarge, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBody))
+		case errors.As(err, &ne) && ne.Timeout():
+			h.refuse(w, r, sensor.Name, ReasonTimeout, http.StatusRequestTimeout, "the body did not arrive in time")
+		case err == errTrailing:
+			h.refuse(w, r, sensor.Name, ReasonTrailingData, http.StatusBadRequest, "data after the JSON value")
+		default:
+			h.refuse(w, r, sensor.Name, ReasonBadJSON, http.StatusBadRequest, "body is not JSON: "+err.Error())
+		}
 		return
 	}
 	var items []input
 	trimmed := strings.TrimSpace(string(raw))
-	var err error
 	if strings.HasPrefix(trimmed, "[") {
 		err = json.Unmarshal(raw, &items)
 	} else {
@@ -143,11 +206,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		items = []input{one}
 	}
 	if err != nil {
-		httpError(w, http.StatusBadRequest, "want an event object or an array of them: "+err.Error())
+		h.refuse(w, r, sensor.Name, ReasonBadShape, http.StatusBadRequest, "want an event object or an array of them: "+err.Error())
 		return
 	}
 	if len(items) > MaxEvents {
-		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d events", MaxEvents))
+		h.refuse(w, r, sensor.Name, ReasonTooManyEvents, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d events", MaxEvents))
 		return
 	}
 	now := time.Now().UnixNano()
@@ -202,6 +265,58 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+var errTrailing = errors.New("data after the JSON value")
+
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// refuse answers a refused request with code and msg (which may quote the
+// client's own input back to it), counts it under reason and logs it,
+// without its content: the reason, the sensor's configured name (empty
+// before authentication) and the peer address. Anonymous refusals (method,
+// token) are logged at debug level only, as anyone can send them.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, sensor string, reason RequestReason, code int, msg string) {
+	h.refused[reason].Add(1)
+	if h.OnRefused != nil {
+		h.OnRefused(reason)
+	}
+	level := slog.LevelWarn
+	if sensor == "" {
+		level = slog.LevelDebug
+	}
+	if ok, suppressed := h.refusedLog[reason].allow(time.Now()); ok && h.log.Enabled(r.Context(), level) {
+		h.log.Log(r.Context(), level, "http ingest: request refused", "reason", reason.String(), "status", code,
+			"sensor", strings.TrimPrefix(sensor, "http:"), "remote", r.RemoteAddr, "suppressed", suppressed)
+	}
+	httpError(w, code, msg)
+}
+
+// logEvery is the shortest interval between two log lines about refused
+// requests of one reason; the others are counted, and the count is logged
+// with the next line.
+const logEvery = 10 * time.Second
+
+// logLimit lets one log line through per logEvery.
+type logLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed uint64
+}
+
+func (l *logLimit) allow(now time.Time) (bool, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return true, n
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
