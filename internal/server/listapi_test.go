@@ -137,9 +137,21 @@ func TestListAPI(t *testing.T) {
 }
 
 // TestHTTPIngestRejectsCounted: whole-request refusals of the HTTP ingest
-// reach /metrics with their reason; trailing data is one of them.
+// reach /metrics with their reason; trailing data is one of them. So do
+// refused events of an accepted request, and the log holds nothing the
+// sender typed.
 func TestHTTPIngestRejectsCounted(t *testing.T) {
-	ts := startServer(t, t.TempDir(), nil)
+	logs := &syncBuffer{}
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.Logger = capturingLogger(logs) })
+	js, _ := json.Marshal(evil)
+	hostile := fmt.Sprintf(`[{"event":%s,"ip":"45.155.205.5"},{"event":"telnet_login","ip":%s,"password":%s},{"event":"telnet_login","ip":"45.155.205.6"}]`,
+		js, js, js)
+	if code, body := post(t, ts.http+"/api/v1/events", sensorToken, hostile); code != 202 || body["accepted"] != 1.0 || body["rejected"] != 2.0 {
+		t.Fatalf("events with hostile fields: %d %s", code, body)
+	}
+	if code, _ := post(t, ts.http+"/api/v1/events", sensorToken, `{"event":"`+strings.Repeat("x", 10)+`",`+evil); code != 400 {
+		t.Fatalf("hostile bad JSON: %d", code)
+	}
 	if code, _ := post(t, ts.http+"/api/v1/events", sensorToken, `{"event":"telnet_login","ip":"45.155.205.5"} and more`); code != 400 {
 		t.Fatalf("trailing data: %d", code)
 	}
@@ -153,18 +165,30 @@ func TestHTTPIngestRejectsCounted(t *testing.T) {
 		t.Fatalf("unauthorized: %d", code)
 	}
 	_, m := getList(t, ts.http+"/metrics")
-	for _, want := range []string{"trailing_data", "bad_json", "too_large", "unauthorized"} {
+	for _, want := range []string{"trailing_data", "too_large", "unauthorized"} {
 		line := `sentinel_ingest_http_requests_rejected_total{reason="` + want + `"} 1`
 		if !bytes.Contains(m, []byte(line)) {
 			t.Errorf("metrics lack %q", line)
 		}
 	}
+	if !bytes.Contains(m, []byte(`sentinel_ingest_http_requests_rejected_total{reason="bad_json"} 2`)) {
+		t.Error("the second bad JSON request is not counted")
+	}
 	if !bytes.Contains(m, []byte(`sentinel_ingest_http_requests_rejected_total{reason="bad_shape"} 0`)) {
 		t.Error("the reasons without refusals are not listed")
 	}
-	if ts.srv.Core().processed.Load() != 0 {
-		t.Fatal("events of refused requests were processed")
+	for _, line := range []string{`sentinel_ingest_http_rejected_total{reason="bad_type"} 1`, `sentinel_ingest_http_rejected_total{reason="bad_address"} 1`} {
+		if !bytes.Contains(m, []byte(line)) {
+			t.Errorf("metrics lack %q", line)
+		}
 	}
+	if n := ts.srv.Core().processed.Load(); n != 1 {
+		t.Fatalf("%d events processed, want only the good one", n)
+	}
+	if !strings.Contains(logs.String(), "http ingest: events refused") || !strings.Contains(logs.String(), "reason=bad_json") {
+		t.Errorf("the refusals are not logged:\n%s", logs)
+	}
+	assertNotLogged(t, logs.String())
 }
 
 // TestHTTPServerBudgets: the server's listener takes its timeouts and cap

@@ -1,10 +1,6 @@
 package server
 
-import (
-	"github.com/dynfw/sentinel/internal/ingest/httpin"
-	"github.com/dynfw/sentinel/internal/metrics"
-	"github.com/dynfw/sentinel/zmtp"
-)
+import "github.com/dynfw/sentinel/zmtp"
 
 func (s *Server) registerMetrics() {
 	r := s.registry
@@ -97,17 +93,10 @@ func (s *Server) registerMetrics() {
 	}
 	h := s.httpIn
 	cf("sentinel_ingest_http_accepted_total", "Events accepted through HTTP.", h.Accepted.Load)
-	cf("sentinel_ingest_http_rejected_total", "Events refused through HTTP.", h.Rejected.Load)
+	byReason("sentinel_ingest_http_rejected_total", "Events of accepted HTTP ingest requests refused, by reason (bad_type: unknown event name, bad_address).", h.EventsRefused)
 	cf("sentinel_ingest_http_unauthorized_total", "HTTP ingest requests without a valid token.", h.Unauthorized.Load)
-	refused := r.CounterVec("sentinel_ingest_http_requests_rejected_total",
-		"HTTP ingest requests refused as a whole, by reason (method, unauthorized, too_large, too_many_events, bad_json, trailing_data, bad_shape, timeout).", "reason")
-	httpRefused := make([]*metrics.Counter, len(httpin.RequestReasons()))
-	for _, reason := range httpin.RequestReasons() {
-		httpRefused[reason] = refused.With(reason.String())
-	}
-	// The handler counts its refusals through this hook (set before the
-	// listener serves).
-	h.OnRefused = func(reason httpin.RequestReason) { httpRefused[reason].Inc() }
+	byReason("sentinel_ingest_http_requests_rejected_total",
+		"HTTP ingest requests refused as a whole, by reason (method, unauthorized, too_large, too_many_events, bad_json, trailing_data, bad_shape, timeout).", h.RequestsRefused)
 	w := s.httpSrv
 	gf("sentinel_http_connections", "Open connections of the HTTP listener.", func() float64 { return float64(w.Stats().Open) })
 	cf("sentinel_http_connections_refused_total", "HTTP connections closed at once because --http-max-conns were open.", func() uint64 { return w.Stats().Refused })

@@ -30,13 +30,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/ingest/probe"
+	"github.com/dynfw/sentinel/internal/lograte"
 )
 
 // Limits of one request.
@@ -72,14 +72,6 @@ var reasonNames = [numReasons]string{"method", "unauthorized", "too_large", "too
 // String is the reason's metric label.
 func (r RequestReason) String() string { return reasonNames[r] }
 
-// RequestReasons lists every reason, for metrics.
-func RequestReasons() []RequestReason {
-	out := make([]RequestReason, numReasons)
-	for i := range out {
-		out[i] = RequestReason(i)
-	}
-	return out
-}
 
 // Handler serves POST /api/v1/events.
 type Handler struct {
@@ -89,18 +81,47 @@ type Handler struct {
 	deliver func([]events.Event)
 	log     *slog.Logger
 
-	// Accepted and Rejected count events; Unauthorized counts requests
-	// refused for their token (also in RequestsRejected).
-	Accepted, Rejected, Unauthorized atomic.Uint64
-	// OnRefused, when set (before the handler serves), is called for
-	// every refused request, to count it in the metrics.
-	OnRefused  func(RequestReason)
-	refused    [numReasons]atomic.Uint64
-	refusedLog [numReasons]logLimit
+	// Accepted counts events; Unauthorized counts requests refused for
+	// their token (also in RequestsRejected).
+	Accepted, Unauthorized atomic.Uint64
+	refused                atomic.Uint64 // events refused, by reason: see eventRejects
+	eventRefused           [len(eventReasons)]atomic.Uint64
+	requestRefused         [numReasons]atomic.Uint64
+	logs                   lograte.Limiter
 }
 
+// eventReasons are why one event of an accepted request is refused, in the
+// probe parser's words.
+var eventReasons = [...]string{probe.ReasonBadType, probe.ReasonBadAddress}
+
 // RequestsRejected returns how many whole requests were refused for reason.
-func (h *Handler) RequestsRejected(reason RequestReason) uint64 { return h.refused[reason].Load() }
+func (h *Handler) RequestsRejected(reason RequestReason) uint64 {
+	return h.requestRefused[reason].Load()
+}
+
+// Rejected returns how many events of accepted requests were refused.
+func (h *Handler) Rejected() uint64 { return h.refused.Load() }
+
+// RequestsRefused returns the whole requests refused by reason, every
+// reason present, for metrics.
+func (h *Handler) RequestsRefused() map[string]uint64 {
+	m := make(map[string]uint64, numReasons)
+	for i, name := range reasonNames {
+		m[name] = h.requestRefused[i].Load()
+	}
+	return m
+}
+
+// EventsRefused returns the events of accepted requests refused by reason
+// (bad_type: an unknown event name; bad_address), every reason present,
+// for metrics.
+func (h *Handler) EventsRefused() map[string]uint64 {
+	m := make(map[string]uint64, len(eventReasons))
+	for i, name := range eventReasons {
+		m[name] = h.eventRefused[i].Load()
+	}
+	return m
+}
 
 // New returns the handler. deliver receives the accepted events of each
 // request; it may block (back-pressure on the client).
@@ -216,10 +237,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UnixNano()
 	res := result{}
 	evs := make([]events.Event, 0, len(items))
+	first := -1
 	for i, it := range items {
-		e, err := convert(it, now, id)
+		e, reason, err := convert(it, now, id)
 		if err != nil {
 			res.Rejected++
+			h.eventRefused[reason].Add(1)
+			if first < 0 {
+				first = reason
+			}
+			// The answer may quote the sender's input back to it; the
+			// log never does.
 			if len(res.Errors) < 10 {
 				res.Errors = append(res.Errors, fmt.Sprintf("event %d: %v", i, err))
 			}
@@ -229,9 +257,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res.Accepted = len(evs)
 	h.Accepted.Add(uint64(res.Accepted))
-	h.Rejected.Add(uint64(res.Rejected))
+	h.refused.Add(uint64(res.Rejected))
 	if res.Rejected > 0 {
-		h.log.Warn("http ingest: events refused", "count", res.Rejected, "first", res.Errors[0])
+		h.logs.Log(h.log, slog.LevelWarn, "event:"+eventReasons[first], "http ingest: events refused",
+			slog.String("reason", eventReasons[first]), slog.Int("count", res.Rejected), slog.Int("of", len(items)),
+			slog.String("sensor", strings.TrimPrefix(sensor.Name, "http:")), slog.String("remote", r.RemoteAddr))
 	}
 	if len(evs) > 0 {
 		h.deliver(evs)
@@ -241,20 +271,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(res)
 }
 
-func convert(it input, now int64, id events.ProbeID) (events.Event, error) {
+// convert checks one event; a refusal comes with the index of its reason
+// in eventReasons.
+func convert(it input, now int64, id events.ProbeID) (events.Event, int, error) {
 	t, ok := events.Lookup(it.Event)
 	if !ok || !t.Published() {
-		return events.Event{}, fmt.Errorf("unknown event %q", clip(it.Event))
+		return events.Event{}, 0, fmt.Errorf("unknown event %q", clip(it.Event))
 	}
 	p, err := dynfw.ParseAddr(it.IP, false)
 	if err != nil {
-		return events.Event{}, fmt.Errorf("ip: %v", err)
+		return events.Event{}, 1, fmt.Errorf("ip: %v", err)
 	}
 	e := events.Event{Time: now, TS: it.TS, Type: t, Addr: p.Addr(), Probe: id, Source: events.FromHTTP}
 	if it.Username != "" || it.Password != "" || it.URL != "" || it.UserAgent != "" || it.Method != "" {
 		e.Details = &events.Details{Username: bound(it.Username), Password: bound(it.Password), URL: bound(it.URL), UserAgent: bound(it.UserAgent), Method: bound(it.Method)}
 	}
-	return e, nil
+	return e, 0, nil
 }
 
 // bound makes an attacker-typed string storable, as the probe parser does.
@@ -280,43 +312,14 @@ func isSyntax(err error) bool {
 // before authentication) and the peer address. Anonymous refusals (method,
 // token) are logged at debug level only, as anyone can send them.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, sensor string, reason RequestReason, code int, msg string) {
-	h.refused[reason].Add(1)
-	if h.OnRefused != nil {
-		h.OnRefused(reason)
-	}
+	h.requestRefused[reason].Add(1)
 	level := slog.LevelWarn
 	if sensor == "" {
 		level = slog.LevelDebug
 	}
-	if ok, suppressed := h.refusedLog[reason].allow(time.Now()); ok && h.log.Enabled(r.Context(), level) {
-		h.log.Log(r.Context(), level, "http ingest: request refused", "reason", reason.String(), "status", code,
-			"sensor", strings.TrimPrefix(sensor, "http:"), "remote", r.RemoteAddr, "suppressed", suppressed)
-	}
+	h.logs.Log(h.log, level, "request:"+reason.String(), "http ingest: request refused", slog.String("reason", reason.String()),
+		slog.Int("status", code), slog.String("sensor", strings.TrimPrefix(sensor, "http:")), slog.String("remote", r.RemoteAddr))
 	httpError(w, code, msg)
-}
-
-// logEvery is the shortest interval between two log lines about refused
-// requests of one reason; the others are counted, and the count is logged
-// with the next line.
-const logEvery = 10 * time.Second
-
-// logLimit lets one log line through per logEvery.
-type logLimit struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed uint64
-}
-
-func (l *logLimit) allow(now time.Time) (bool, uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
-		l.suppressed++
-		return false, 0
-	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return true, n
 }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
