@@ -15,6 +15,7 @@ import (
 	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
+	"github.com/dynfw/sentinel/internal/ingest/zmqpull"
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
@@ -140,6 +141,7 @@ type runOptions struct {
 	// The publisher's budgets; 0 disables each.
 	dynfwWriteTimeout   time.Duration
 	dynfwMaxSubscribers int
+	ingestMaxProbes     int
 	dynfwMaxHandshakes  int
 
 	scoring  scoringSection
@@ -182,6 +184,7 @@ func newRunOptions() *runOptions {
 	s.Strings(&o.dynfwListen, "dynfw-listen", nil, []string{"tcp://*:7087"}, "DynFW publisher endpoint (repeatable)")
 	s.Strings(&o.ingestListen, "ingest-listen", nil, []string{"tcp://127.0.0.1:7088"}, "ZMQ PULL endpoint for probes and sentinel-proxy (repeatable; ipc:// works)")
 	s.Bool(&o.ingestCurve, "ingest-curve", nil, false, "require CURVE on the probe ingest (probes on other hosts use the server certificate)")
+	s.Int(&o.ingestMaxProbes, "ingest-max-probes", nil, zmqpull.DefaultMaxProbes, "most probe connections to the ZMQ ingest at once, handshakes included; more are closed at once (0: no limit)")
 	s.String(&o.httpListen, "http-listen", nil, ":8080", "HTTP listener: greylist, /dynfw.pub, API, metrics (empty: none)")
 	o.http.register(s)
 	s.Int(&o.listRateLimit, "list-rate-limit", nil, server.DefaultListRateLimit, "requests per minute one client address (IPv6: /64) may make to /api/v1/list, after a burst of 10 (0: no limit)")
@@ -303,8 +306,8 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 	mc := mqtt.Config{URL: o.mqttURL, ClientID: o.mqtt.ClientID, Username: o.mqtt.Username, Password: o.mqtt.Password,
 		Topic: o.mqtt.Topic, Share: o.mqtt.Share, CAFile: o.mqtt.CAFile, CertFile: o.mqtt.CertFile, KeyFile: o.mqtt.KeyFile,
 		InsecureSkipVerify: o.mqtt.Insecure}
-	if o.dynfwWriteTimeout < 0 || o.dynfwMaxSubscribers < 0 || o.dynfwMaxHandshakes < 0 {
-		return server.Config{}, fmt.Errorf("dynfw-write-timeout, dynfw-max-subscribers and dynfw-max-handshakes must not be negative (0 disables them)")
+	if o.dynfwWriteTimeout < 0 || o.dynfwMaxSubscribers < 0 || o.dynfwMaxHandshakes < 0 || o.ingestMaxProbes < 0 {
+		return server.Config{}, fmt.Errorf("dynfw-write-timeout, dynfw-max-subscribers, dynfw-max-handshakes and ingest-max-probes must not be negative (0 disables them)")
 	}
 	// 0 disables a budget here; the publisher reads 0 as its default and
 	// a negative value as none.
@@ -321,7 +324,7 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 	return server.Config{
 		DataDir: o.data, DynfwListen: o.dynfwListen, ListInterval: o.listInterval,
 		DynfwWriteTimeout: time.Duration(none(int(o.dynfwWriteTimeout))), DynfwMaxSubscribers: none(o.dynfwMaxSubscribers), DynfwMaxHandshakes: none(o.dynfwMaxHandshakes),
-		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, HTTPListen: o.httpListen, MQTT: mc,
+		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, IngestMaxProbes: none(o.ingestMaxProbes), HTTPListen: o.httpListen, MQTT: mc,
 		HTTP: o.http.config(), ListRateLimit: listRate, TrustProxy: o.view.trustProxy,
 		Scoring: sc, Portscan: pc, HTTPTokens: tokens, AdminToken: o.adminToken,
 		GreylistAt: o.greylistAt,

@@ -70,6 +70,7 @@ func (s *Server) registerMetrics() {
 		byReason("sentinel_ingest_zmq_rejected_total", "Probe messages (bad_frames, bad_topic) and payloads or entries (parser reasons) refused, by reason.", st.Rejected)
 		byReason("sentinel_ingest_zmq_disconnects_total", "Probe connections closed, by reason (framing errors, oversized messages, ...).", func() map[string]uint64 { return reasons(z.SocketStats().DisconnectReasons) })
 		byReason("sentinel_ingest_zmq_handshake_failures_total", "Probe connections whose handshake failed, by reason.", func() map[string]uint64 { return reasons(z.SocketStats().HandshakeFailureReasons) })
+		byReason("sentinel_ingest_zmq_refused_total", "Probe connections closed at once at a limit (peer_limit, handshake_limit).", func() map[string]uint64 { return reasons(z.SocketStats().RefuseReasons) })
 	}
 	if m := s.mqtt; m != nil {
 		cf("sentinel_ingest_mqtt_received_total", "Messages received from the MQTT broker.", func() uint64 { return m.Stats().Received })

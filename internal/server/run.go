@@ -41,7 +41,10 @@ type Config struct {
 	// IngestCurve requires CURVE on the probe ingest (with the same server
 	// key as the publisher); probes are then identified by their key.
 	IngestCurve bool
-	HTTPListen  string
+	// IngestMaxProbes bounds the probe connections at once
+	// (zmqpull.Config.MaxProbes: zero for the default, negative for none).
+	IngestMaxProbes int
+	HTTPListen      string
 	// HTTP are the timeouts and the connection cap of the HTTP listener
 	// (zero fields: the webserver defaults).
 	HTTP webserver.Config
@@ -121,7 +124,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if len(cfg.IngestListen) > 0 {
-		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: core.Probes(), Logger: cfg.Logger}
+		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: core.Probes(), Logger: cfg.Logger, MaxProbes: cfg.IngestMaxProbes}
 		if cfg.IngestCurve {
 			cert, _, err := ServerCert(cfg.DataDir)
 			if err != nil {

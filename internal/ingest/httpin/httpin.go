@@ -72,7 +72,6 @@ var reasonNames = [numReasons]string{"method", "unauthorized", "too_large", "too
 // String is the reason's metric label.
 func (r RequestReason) String() string { return reasonNames[r] }
 
-
 // Handler serves POST /api/v1/events.
 type Handler struct {
 	tokens  []Token

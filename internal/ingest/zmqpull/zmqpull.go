@@ -43,10 +43,24 @@ type Config struct {
 	Curve *zmtp.CurveOptions
 	// MaxMessageSize bounds one message (default 4 MiB).
 	MaxMessageSize int64
+	// MaxProbes bounds the connections accepted at once, handshakes
+	// included (default DefaultMaxProbes; negative: no limit), and
+	// MaxHandshakes the handshakes in progress (default
+	// DefaultMaxHandshakes; negative: no limit). More are closed at once
+	// and counted: a flood of connections costs the server a bounded
+	// amount of memory, and the probes already connected keep sending.
+	MaxProbes, MaxHandshakes int
 	// Probes interns probe identities; required.
 	Probes *events.Probes
 	Logger *slog.Logger
 }
+
+// Defaults of Config's budgets. A probe or a sentinel-proxy holds one
+// connection; a large sensor network has a few thousand.
+const (
+	DefaultMaxProbes     = 4096
+	DefaultMaxHandshakes = 256
+)
 
 // Handler receives the events of one message. It may block: the socket
 // then stops reading, and probes wait (PUSH back-pressure).
@@ -99,11 +113,21 @@ func New(cfg Config, h Handler) (*Ingest, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	budget := func(v, def int) int {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0 // zmtp: no limit
+		}
+		return v
+	}
 	if cfg.Probes == nil {
 		return nil, errors.New("zmqpull: Probes is required")
 	}
 	in := &Ingest{cfg: cfg, handler: h, log: cfg.Logger}
 	sock, err := zmtp.NewSocket(zmtp.PULL, zmtp.Options{Curve: cfg.Curve, MaxMessageSize: cfg.MaxMessageSize, RecvQueueLen: 10_000,
+		MaxPeers: budget(cfg.MaxProbes, DefaultMaxProbes), MaxHandshakes: budget(cfg.MaxHandshakes, DefaultMaxHandshakes),
 		OnEvent: in.onEvent})
 	if err != nil {
 		return nil, err
@@ -140,6 +164,8 @@ func (in *Ingest) onEvent(e zmtp.Event) {
 	switch e.Type {
 	case zmtp.EventConnected:
 		in.log.Debug("ingest: probe connected", "remote", e.Remote)
+	case zmtp.EventRefused:
+		in.logs.Log(in.log, slog.LevelWarn, "refused:"+string(e.Reason), "ingest: probe connection refused at a limit", reason, remote)
 	case zmtp.EventHandshakeFailed:
 		in.logs.Log(in.log, slog.LevelWarn, "handshake:"+string(e.Reason), "ingest: probe handshake failed", reason, remote)
 	case zmtp.EventDisconnected:
