@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -19,7 +21,21 @@ import (
 // TestSlowClientCutOff: a browser that never reads is disconnected, while
 // a browser that reads keeps receiving everything, in time.
 func TestSlowClientCutOff(t *testing.T) {
-	h, srv := newTestHub(t, Options{Backlog: 1024, WriteTimeout: 500 * time.Millisecond})
+	// The server's send buffers are small too: a kernel that autotunes
+	// them to megabytes would otherwise swallow the whole burst for the
+	// slow client, and nothing would be slow.
+	h := New(Options{Backlog: 1024, WriteTimeout: 500 * time.Millisecond, Countries: testCC})
+	mux := http.NewServeMux()
+	h.Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = smallSendBuffers{ln.(*net.TCPListener)}
+	srv.Start()
+	t.Cleanup(func() { h.Close(); srv.Close() })
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
 	// The slow client: a small receive buffer, a request, then silence.
@@ -91,4 +107,16 @@ func TestSlowClientCutOff(t *testing.T) {
 	if lines == 0 {
 		t.Fatal("slow client got nothing")
 	}
+}
+
+// smallSendBuffers accepts connections with a 16 KiB send buffer.
+type smallSendBuffers struct{ *net.TCPListener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	c.SetWriteBuffer(16 << 10)
+	return c, nil
 }
