@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,6 +25,7 @@ import (
 	"github.com/dynfw/sentinel/internal/client"
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/policy"
+	"github.com/dynfw/sentinel/internal/webserver"
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
 
@@ -151,13 +153,19 @@ func syncFirewall(ctx, startCtx context.Context, o *options, conn *client.Conn, 
 	}, conn, set, backend)
 
 	if o.metrics != "" {
-		srv := &http.Server{Addr: o.metrics, Handler: metricsHandler(syncer, backend), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics listener", "addr", o.metrics, "err", err)
-			}
-		}()
-		defer srv.Close()
+		// The same budgets as the server's listeners, with a cap fit for a
+		// router: a scraper or two, never thousands of clients.
+		srv := webserver.New(webserver.Config{MaxConns: 64, Logger: log}, metricsHandler(syncer, backend))
+		if ln, err := net.Listen("tcp", o.metrics); err != nil {
+			log.Error("metrics listener", "addr", o.metrics, "err", err)
+		} else {
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("metrics listener", "addr", o.metrics, "err", err)
+				}
+			}()
+			defer srv.Close()
+		}
 	}
 
 	// SIGHUP re-applies the whole set, for firewalls that lost it on a
