@@ -107,12 +107,7 @@ func (v *View) deviceAddGet(w http.ResponseWriter, r *http.Request) {
 	if _, ok := stats.LookupPeriod(period); !ok {
 		period = stats.DefaultPeriod
 	}
-	switch {
-	case tok == "":
-		v.errorPage(w, r, http.StatusBadRequest, "Device token not provided.")
-		return
-	case !validToken(tok):
-		v.errorPage(w, r, http.StatusBadRequest, "Bad format of device token.")
+	if !v.checkToken(w, r, tok) {
 		return
 	}
 	sess, ok := v.sessions.loadOrNew(r)
@@ -139,13 +134,21 @@ func (v *View) deviceAddGet(w http.ResponseWriter, r *http.Request) {
 	v.render(w, r, "deviceadd", pd, http.StatusOK)
 }
 
-func (v *View) addDevice(w http.ResponseWriter, r *http.Request, tok, period string) {
+// checkToken answers 400 for a missing or malformed device token.
+func (v *View) checkToken(w http.ResponseWriter, r *http.Request, tok string) bool {
 	switch {
 	case tok == "":
 		v.errorPage(w, r, http.StatusBadRequest, "Device token not provided.")
-		return
+		return false
 	case !validToken(tok):
 		v.errorPage(w, r, http.StatusBadRequest, "Bad format of device token.")
+		return false
+	}
+	return true
+}
+
+func (v *View) addDevice(w http.ResponseWriter, r *http.Request, tok, period string) {
+	if !v.checkToken(w, r, tok) {
 		return
 	}
 	sess, _ := v.sessions.loadOrNew(r)
