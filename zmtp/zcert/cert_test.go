@@ -10,22 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/testenv"
 )
-
-// sharedDynfwPub is the reference copy next to the repository; CI checks it
-// out at the same relative place.
-const sharedDynfwPub = "../../../shared/testdata/dynfw.pub"
 
 const dynfwPubSHA256 = "586f7f237468ef75ff55a18f7747159528cf8d1710a2d842a8ad50b99c2cbc5a"
 
+// TestDynfwPub reads the Turris server's public certificate, copied into
+// testdata with its SHA-256, so a user's clone checks it too.
 func TestDynfwPub(t *testing.T) {
-	for _, path := range []string{"testdata/dynfw.pub", sharedDynfwPub} {
+	for _, path := range []string{"testdata/dynfw.pub"} {
 		t.Run(path, func(t *testing.T) {
 			data, err := os.ReadFile(path)
-			if path == sharedDynfwPub && errors.Is(err, os.ErrNotExist) {
-				testenv.Skip(t, "reference documents not checked out next to the repository (the testdata copy is still checked)")
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
