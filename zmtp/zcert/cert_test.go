@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 const dynfwPubSHA256 = "586f7f237468ef75ff55a18f7747159528cf8d1710a2d842a8ad50b99c2cbc5a"
