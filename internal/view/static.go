@@ -79,7 +79,7 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 // parseTemplates builds one template set per page: the layout and the
 // shared partials, plus the page's "content".
 func parseTemplates() (map[string]*template.Template, error) {
-	base, err := template.New("base").ParseFS(templateFS, "templates/layout.html", "templates/widgets.html")
+	base, err := template.New("base").Funcs(labelFuncs).ParseFS(templateFS, "templates/layout.html", "templates/widgets.html")
 	if err != nil {
 		return nil, err
 	}
