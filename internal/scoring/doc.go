@@ -87,7 +87,8 @@
 //     burst is not.
 //   - haas_logged 5, haas_logged_active 8: an attacker that logged into
 //     the SSH honeypot, and worse, ran commands, is the strongest evidence
-//     there is; any two such sessions list, one alone does not.
+//     there is; two such sessions within a minute list (their 10 points
+//     reach the threshold within the burst tolerance), one alone does not.
 //   - custom types 2.5 (CustomWeight), as a login: a sensor registered at
 //     run time reports failed logins more often than anything else.
 //   - HalfLife 12 h: evidence from a day ago counts a quarter; attack
