@@ -34,9 +34,11 @@ type Options struct {
 	setBy     map[string]string // long name -> "file", "env" or "flag"
 	source    string            // what Parse is applying now
 	sections  map[string]any    // table name -> pointer to decode it into
-	// AllowArgs lets arguments follow the flags (see Args); otherwise
-	// one is an error.
+	// AllowArgs lets arguments come with the options (see Args):
+	// before, after or between them ("block 192.0.2.1 --for 1h"), all
+	// arguments after "--". Otherwise an argument is an error.
 	AllowArgs bool
+	args      []string
 	// Lenient ignores the keys and tables of the config file that this
 	// set does not know, for a command that reads only a few settings of
 	// another command's file (`sentinel stats` reads the db of `sentinel
@@ -199,16 +201,29 @@ func (o *Options) Parse(args []string, configName, defaultFile string) error {
 	for _, lv := range o.strLists {
 		lv.resetOnNextSet = true
 	}
-	if err := o.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ErrHelp
+	o.args = nil
+	for {
+		if err := o.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return ErrHelp
+			}
+			return flagError(err)
 		}
-		return flagError(err)
+		rest := o.fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		if !o.AllowArgs {
+			return fmt.Errorf("unexpected argument %q", rest[0])
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			o.args = append(o.args, rest...)
+			return nil
+		}
+		// The flag package stops at the first argument; go on after it.
+		o.args = append(o.args, rest[0])
+		args = rest[1:]
 	}
-	if o.fs.NArg() > 0 && !o.AllowArgs {
-		return fmt.Errorf("unexpected argument %q", o.fs.Arg(0))
-	}
-	return nil
 }
 
 // flagError rewrites the flag package's errors in the words of this
@@ -247,7 +262,7 @@ func flagError(err error) error {
 
 // Args returns the arguments after the flags, for commands that set
 // AllowArgs.
-func (o *Options) Args() []string { return o.fs.Args() }
+func (o *Options) Args() []string { return o.args }
 
 func (o *Options) env(name string) string {
 	return o.envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))

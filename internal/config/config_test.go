@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -207,5 +208,23 @@ func TestUsageWithoutFile(t *testing.T) {
 	s.Usage(&b)
 	if strings.Contains(b.String(), "config file") || !strings.Contains(b.String(), "environment (X_NAME)") {
 		t.Fatalf("usage: %s", b.String())
+	}
+}
+
+// TestArgsAmongOptions: with AllowArgs, arguments may come before, after
+// or between the options; after "--" everything is an argument.
+func TestArgsAmongOptions(t *testing.T) {
+	var o opts
+	s := newOpts(&o)
+	s.AllowArgs = true
+	if err := s.Parse([]string{"a", "--port", "9", "b", "-v", "--", "-c", "--once"}, "config", ""); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(s.Args()) != "[a b -c --once]" || o.port != 9 || !o.verbose || o.once {
+		t.Fatalf("args %q, options %+v", s.Args(), o)
+	}
+	s = newOpts(&o)
+	if err := s.Parse([]string{"--port", "9", "extra"}, "config", ""); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Fatalf("an argument without AllowArgs: %v", err)
 	}
 }
