@@ -5,8 +5,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/store"
+	"github.com/dynfw/sentinel/internal/store/backend"
 )
 
 // subcommands are every subcommand, as typed (with its own subcommand
@@ -52,5 +57,38 @@ func TestBadFlagExitsTwo(t *testing.T) {
 			t.Errorf("sentinel %s: exit %d, stdout %.60q, stderr %.300q; want 2, \"unknown option --bogus\" and the usage on stderr",
 				strings.Join(args, " "), code, stdout, stderr)
 		}
+	}
+}
+
+// TestStatsFindsDatabase: sentinel stats reads the database of the
+// server's data directory, as sentinel run places it, and lists the valid
+// names of what it does not know.
+func TestStatsFindsDatabase(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	st, err := backend.Open(context.Background(), filepath.Join(data, "stats.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, stdout, stderr := runCLI(t, "stats", "status", "--config", "/dev/null", "--data", data)
+	if code != 0 || !strings.Contains(stdout, "sqlite") {
+		t.Fatalf("stats status --data: exit %d, %s %s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "stats", "resource", "nope", "1h", "--config", "/dev/null", "--data", data)
+	if code != 2 || !strings.Contains(stderr, `unknown resource "nope"`) || !strings.Contains(stderr, "all_incidents_graph") {
+		t.Fatalf("unknown resource: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "stats", "resource", "all_incidents_graph", "2h", "--config", "/dev/null", "--data", data)
+	if code != 2 || !strings.Contains(stderr, "1h, 6h, 1d") {
+		t.Fatalf("unknown period: exit %d, %s", code, stderr)
+	}
+	empty := t.TempDir()
+	code, _, stderr = runCLI(t, "stats", "status", "--config", "/dev/null", "--data", empty)
+	if code != 1 || !strings.Contains(stderr, "no statistics database at "+filepath.Join(empty, "stats.db")) {
+		t.Fatalf("no database: exit %d, %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "stats.db")); err == nil {
+		t.Fatal("stats created an empty database")
 	}
 }
