@@ -156,6 +156,9 @@ func (s *Spec) Check() error {
 	if s.Targets != 0 && (s.Event != events.FwlogsPacket || s.Targets < 1 || s.Targets > MaxTargets) {
 		return bad("a scan is of fwlogs packets, to 1 to %d targets", MaxTargets)
 	}
+	if s.Targets > 0 && s.Count*s.Targets > MaxCount {
+		return bad("%d scans of %d targets: more than %d packets", s.Count, s.Targets, MaxCount)
+	}
 	if s.Spread < 0 || (s.Spread > 0 && s.At.IsZero()) {
 		return bad("a spread needs a time (At) and must not be negative")
 	}
