@@ -194,6 +194,11 @@ func cmdEmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return c.fail(stderr, err)
 		}
 		sender, where, batch = emit.Control{C: cl}, "the server at "+cl.Where(), 1000
+		if spec.Targets > 0 {
+			// Whole scans per message: the server's detector forgets a
+			// source placed in the past at its next tick.
+			batch = max(spec.Targets, batch-batch%spec.Targets)
+		}
 	default:
 		var key *[32]byte
 		if cert != "" {
