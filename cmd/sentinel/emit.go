@@ -22,6 +22,9 @@ Sends test events to a Sentinel server as its probes would: the same
 messages, checked by the server's own parser before they leave, so that
 what the server would drop is refused here.
 
+The server records an address of private or documentation space (10/8,
+192.0.2/24, 2001:db8::/32, ...) but never lists it; use a global one.
+
 Events (--event; or --type telnet --action login, which is telnet_login):
   telnet_, ftp_, smtp_ + connect, login, invalid   minipot traps
   http_connect, http_message, http_login, http_invalid
