@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,37 +10,35 @@ import (
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
 
+const keygenUsage = `Usage: sentinel keygen [--data DIR] [--force]
+
+Creates the DynFW server certificate (dynfw.key, dynfw.key_secret) in the
+data directory, or shows the existing one.
+`
+
 // cmdKeygen creates the publisher's certificate pair in the data directory
 // (or shows the existing one). With --force it replaces it: every client
 // then needs the new public certificate.
 func cmdKeygen(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sentinel keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	data := fs.String("data", defaultDataDir(), "data directory")
-	force := fs.Bool("force", false, "replace an existing certificate (clients need the new public one)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: sentinel keygen [--data DIR] [--force]\n\nCreates the DynFW server certificate (dynfw.key, dynfw.key_secret) in the data directory,\nor shows the existing one.\n\n")
-		fs.PrintDefaults()
+	var data string
+	var force bool
+	c := newCommand("sentinel keygen", keygenUsage)
+	c.opts.String(&data, "data", nil, defaultDataDir(), "data directory")
+	c.opts.Bool(&force, "force", nil, false, "replace an existing certificate (clients need the new public one)")
+	if code, ok := c.parse(args, "", "", stdout, stderr); !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	pub := filepath.Join(*data, "dynfw.key")
-	if *force {
+	pub := filepath.Join(data, "dynfw.key")
+	if force {
 		for _, p := range []string{pub, pub + "_secret"} {
 			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-				fmt.Fprintf(stderr, "sentinel keygen: %v\n", err)
-				return 1
+				return c.fail(stderr, err)
 			}
 		}
 	}
-	cert, created, err := server.ServerCert(*data)
+	cert, created, err := server.ServerCert(data)
 	if err != nil {
-		fmt.Fprintf(stderr, "sentinel keygen: %v\n", err)
-		return 1
+		return c.fail(stderr, err)
 	}
 	state := "existing"
 	if created {

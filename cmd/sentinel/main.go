@@ -2,7 +2,8 @@
 // events (ZMQ, MQTT, HTTP), scores attackers, publishes the DynFW list,
 // deltas and events, writes the daily greylist and serves its HTTP API, all
 // in one process on an embedded data directory. `sentinel keygen` creates
-// the publisher's CURVE certificate.
+// the publisher's CURVE certificate; list, block, unblock, clear, explain
+// and probes steer a running server.
 package main
 
 import (
@@ -32,10 +33,20 @@ Commands:
   view      serve Sentinel View alone, from a shared database
   stats     inspect and repair the statistics database (rollups, caches)
   passwords import a Have I Been Pwned file into the password checker
-  emit      push test events to a server's probe ingest
-  version   print the version
+  emit      send test events to a server, as its probes would
 
-Run "sentinel <command> -h" for the options of a command.
+Commands of a running server (its control socket, or --server URL):
+  list      the listed addresses and the manual overrides
+  block     put an address on the list for a while
+  unblock   keep an address off the list for a while
+  clear     remove the manual block or unblock of an address
+  explain   why an address is or is not listed
+  probes    the probes the server knows and their latest events
+
+  version   print the version
+  help      print the help of a command
+
+Run "sentinel <command> --help" for the options of a command.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -55,11 +66,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "keygen":
 		return cmdKeygen(args[1:], stdout, stderr)
 	case "emit":
-		return cmdEmit(args[1:], stdout, stderr)
+		return cmdEmit(ctx, args[1:], stdout, stderr)
+	case "list", "block", "unblock", "clear", "explain", "probes":
+		return cmdAdmin(ctx, args[0], args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sentinel", version)
 		return 0
-	case "-h", "--help", "help":
+	case "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "help":
+		if len(args) > 1 && args[1] != "help" {
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/store"
 )
@@ -173,9 +172,7 @@ func (t *corpusTail) run(ctx context.Context) {
 	}
 }
 
-// cmdPasswords manages the password checker's corpus.
-func cmdPasswords(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usage = `Usage: sentinel passwords import [--data DIR] [--replace] FILE
+const passwordsUsage = `Usage: sentinel passwords import [--data DIR] [--replace] FILE
 
 Loads a Have I Been Pwned SHA-1 file (HASH:COUNT per line, any size) into
 the password checker's index <data>/passwords.idx, merged with what is
@@ -185,30 +182,28 @@ keeps its own index. Stop the process that serves the index first, or
 restart it right after: when it next compacts, a running one writes its
 old index over the import.
 `
-	if len(args) == 0 || args[0] != "import" {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
+
+// cmdPasswords manages the password checker's corpus.
+func cmdPasswords(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var data string
 	var replace bool
-	s := config.New("sentinel passwords import", "SENTINEL_")
-	s.AllowArgs = true
-	s.String(&data, "data", nil, defaultDataDir(), "data directory of sentinel run, or of sentinel view (default "+defaultViewDataDir()+")")
-	s.Bool(&replace, "replace", nil, false, "replace the index instead of merging into it")
-	if err := s.Parse(args[1:], "", ""); err != nil {
-		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			s.Usage(stdout)
-			return 0
-		}
-		fmt.Fprintf(stderr, "sentinel passwords: %v\n", err)
-		return 2
+	c := newCommand("sentinel passwords", passwordsUsage)
+	c.opts.String(&data, "data", nil, defaultDataDir(), "data directory of sentinel run, or of sentinel view (default "+defaultViewDataDir()+")")
+	c.opts.Bool(&replace, "replace", nil, false, "replace the index instead of merging into it")
+	sub, rest, code, ok := splitSubcommand(c, args, "", "", stdout, stderr)
+	if !ok {
+		return code
 	}
-	if len(s.Args()) != 1 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if sub != "import" {
+		return c.usageError(stderr, "unknown command %q (import)", sub)
 	}
-	f, err := os.Open(s.Args()[0])
+	if len(rest) != 1 {
+		return c.usageError(stderr, "import takes one FILE")
+	}
+	if control.Running(ctx, data) {
+		fmt.Fprintf(stderr, "sentinel passwords: warning: a sentinel server runs on %s: when it next compacts its index it writes its old one over this import; restart it right after the import\n", data)
+	}
+	f, err := os.Open(rest[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel passwords: %v\n", err)
 		return 1

@@ -20,10 +20,13 @@ import (
 	"github.com/dynfw/sentinel/internal/scoring"
 
 	"github.com/dynfw/sentinel/internal/config"
+	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/journal"
 	"github.com/dynfw/sentinel/internal/server"
 	"github.com/dynfw/sentinel/internal/view"
 )
+
+const runSynopsis = "Usage: sentinel run [options]"
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := newRunOptions()
@@ -32,13 +35,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			o.usage(stdout)
 			return 0
 		}
-		fmt.Fprintf(stderr, "sentinel run: %v\n", err)
-		return 2
+		return usageError(stderr, "sentinel run", runSynopsis, err)
 	}
 	cfg, err := o.serverConfig()
 	if err != nil {
-		fmt.Fprintf(stderr, "sentinel run: %v\n", err)
-		return 2
+		return usageError(stderr, "sentinel run", runSynopsis, err)
 	}
 	log := newLogger(o.verbose, o.logFormat, stderr)
 	cfg.Logger = log
@@ -50,6 +51,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel run: %v\n", err)
+		if errors.Is(err, control.ErrRunning) {
+			fmt.Fprintf(stderr, "sentinel run: stop it first, or give this one another --data; sentinel list --data %s talks to it\n", o.data)
+		}
 		if errors.Is(err, journal.ErrNoState) {
 			fmt.Fprintf(stderr, "sentinel run: nothing was published. Restore %s from a backup (the files that do not verify are in %s),\n"+
 				"or start once with --accept-empty-state to publish an empty list under a new version.\n",
@@ -66,6 +70,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
+	logURLs(log, srv, !o.noView)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "sentinel run: %v\n", err)
 		return 1
@@ -160,4 +165,31 @@ func localEndpoint(srv *server.Server) string {
 		}
 	}
 	return "tcp://127.0.0.1:7087"
+}
+
+// logURLs says where to go: the pages, the metrics, the DynFW publisher
+// with the client's command line, the probe ingest and the control socket,
+// at the addresses actually bound.
+func logURLs(log *slog.Logger, srv *server.Server, view bool) {
+	if a := srv.HTTPAddr(); a != nil {
+		base, all := server.LocalURL("http", a)
+		if all {
+			log.Info("http listens on all interfaces: other hosts reach it at this host's addresses", "addr", a.String())
+		}
+		if view {
+			log.Info("open Sentinel View", "url", base+"/", "live", base+"/dynfw/", "passwords", base+"/passcheck/", "greylist", base+"/greylist-data/")
+		}
+		log.Info("metrics and certificate", "metrics", base+"/metrics", "cert", base+"/dynfw.pub")
+		for _, p := range srv.Core().Publisher().Addrs() {
+			ep, all := server.LocalURL("tcp", p)
+			u, _ := url.Parse(ep)
+			log.Info("DynFW publisher", "endpoint", ep, "all_interfaces", all,
+				"client", "dynfw-client -s "+u.Hostname()+" -p "+u.Port()+" --cert-url "+base+"/dynfw.pub")
+		}
+	}
+	for _, a := range srv.IngestAddrs() {
+		ep, all := server.LocalURL("tcp", a)
+		log.Info("probe ingest", "endpoint", ep, "all_interfaces", all)
+	}
+	log.Info("operator commands", "socket", srv.ControlPath(), "try", "sentinel list --data "+filepath.Dir(srv.ControlPath()))
 }

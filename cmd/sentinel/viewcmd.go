@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -23,6 +25,13 @@ import (
 	"github.com/dynfw/sentinel/internal/view"
 	"github.com/dynfw/sentinel/internal/webserver"
 )
+
+const viewUsage = `Usage: sentinel view --db URL [options]
+
+Serves Sentinel View (statistics pages, /api/resource, the password checker
+and, with --greylist-dir, the greylist) from a database that ` + "`sentinel run\n--db`" + ` fills. [greylist] in the config file sets license-url and
+attribution, as for the server.
+`
 
 // cmdView runs Sentinel View alone against a shared database: ingest and
 // several view instances can run on different machines.
@@ -56,22 +65,18 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.Bool(&verbose, "verbose", []string{"v"}, false, "debug logging")
 	s.String(&logFormat, "log-format", nil, "text", "log format: text or json")
 	s.Section("greylist", &grey)
-	if err := s.Parse(args, "config", ""); err != nil {
-		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprint(stdout, "Usage: sentinel view --db URL [options]\n\nServes Sentinel View (statistics pages, /api/resource, the password checker\nand, with --greylist-dir, the greylist) from a database that `sentinel run\n--db` fills. [greylist] in the config file sets license-url and\nattribution, as for the server.\n\nOptions:\n")
-			s.Usage(stdout)
-			return 0
-		}
-		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
-		return 2
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, viewUsage+"\nOptions:\n")
+		s.Usage(w)
+	}
+	if code, ok := parseOptions("sentinel view", viewUsage, s, printUsage, args, "config", "", stdout, stderr); !ok {
+		return code
 	}
 	if vo.db == "" {
-		fmt.Fprintln(stderr, "sentinel view: --db is required")
-		return 2
+		return usageError(stderr, "sentinel view", viewUsage, errors.New("--db is required"))
 	}
 	if pwPoll <= 0 || pwSettle < 0 {
-		fmt.Fprintln(stderr, "sentinel view: --passwords-poll must be positive and --passwords-settle not negative")
-		return 2
+		return usageError(stderr, "sentinel view", viewUsage, errors.New("--passwords-poll must be positive and --passwords-settle not negative"))
 	}
 	log := newLogger(verbose, logFormat, stderr)
 	var explain = remoteExplainer(explainURL)
@@ -153,9 +158,11 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-const statsUsage = `Usage: sentinel stats <command> --db URL [options] [args]
+const statsUsage = `Usage: sentinel stats <command> [options] [args]
 
-Inspects and repairs the statistics database of Sentinel View.
+Inspects and repairs the statistics database of Sentinel View: that of the
+server on this host (<data>/stats.db, or the db of its config file) unless
+--db names another.
 
 Commands:
   status                         tables, rollup watermarks, devices, size
@@ -172,67 +179,64 @@ Commands:
 // the reference view's flask commands.
 func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var vo viewOptions
-	var cfgFile string
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdout, statsUsage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+	var cfgFile, data string
+	c := newCommand("sentinel stats", statsUsage)
+	s := c.opts
+	// The server's config file, read for the few options that matter here.
+	s.Lenient = true
+	s.String(&cfgFile, "config", nil, "", "config file of sentinel run (TOML; default "+defaultConfigFile+" if it exists): its data and db are used")
+	s.String(&data, "data", nil, defaultDataDir(), "data directory of sentinel run, where its statistics database is by default")
+	vo.register(s, "", "statistics database: postgres://… or an SQLite file (default <data>/stats.db, as sentinel run)")
+	command, rest, code, ok := splitSubcommand(c, args, "config", defaultConfigFile, stdout, stderr)
+	if !ok {
+		return code
 	}
-	command := args[0]
-	s := config.New("sentinel stats", "SENTINEL_")
-	s.AllowArgs = true
-	s.String(&cfgFile, "config", nil, "", "config file (TOML)")
-	vo.register(s, "", "statistics database: postgres://… or an SQLite file (sentinel run's default is <data>/stats.db)")
-	if err := s.Parse(args[1:], "config", ""); err != nil {
-		if errors.Is(err, config.ErrHelp) {
-			fmt.Fprint(stdout, statsUsage+"\nOptions:\n")
-			s.Usage(stdout)
-			return 0
-		}
-		fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
-		return 2
-	}
-	rest := append([]string{command}, s.Args()...)
+	rest = append([]string{command}, rest...)
 	if rest[0] == "cache-clear" {
 		if vo.redis == "" {
-			fmt.Fprintln(stderr, "sentinel stats: cache-clear needs --redis (in-process caches end with their process)")
-			return 2
+			return c.usageError(stderr, "cache-clear needs --redis (in-process caches end with their process)")
 		}
 		rc, err := stats.NewRedis(ctx, vo.redis)
 		if err != nil {
-			fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
-			return 1
+			return c.fail(stderr, err)
 		}
 		defer rc.Close()
 		n, err := rc.Clear(ctx)
 		if err != nil {
-			fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
-			return 1
+			return c.fail(stderr, err)
 		}
 		fmt.Fprintf(stdout, "deleted %d cached entries\n", n)
 		return 0
 	}
-	if vo.db == "" {
-		fmt.Fprintln(stderr, "sentinel stats: --db is required")
-		return 2
+	if !slices.Contains(statsCommands, rest[0]) {
+		return c.usageError(stderr, "unknown command %q (%s)", rest[0], strings.Join(statsCommands, ", "))
 	}
-	st, err := backend.Open(ctx, vo.db, store.Options{})
+	db := vo.db
+	if db == "" {
+		// As sentinel run: <data>/stats.db. Never create it here: an
+		// empty database in the wrong place answers every question wrong.
+		db = filepath.Join(data, "stats.db")
+		if _, err := os.Stat(db); err != nil {
+			return c.fail(stderr, fmt.Errorf("no statistics database at %s (sentinel run creates it in its --data directory; give --data or --db)", db))
+		}
+	}
+	st, err := backend.Open(ctx, db, store.Options{})
 	if err != nil {
-		fmt.Fprintf(stderr, "sentinel stats: %v\n", err)
-		return 1
+		return c.fail(stderr, err)
 	}
 	defer st.Close()
 	if err := statsCommand(ctx, st, rest, stdout); err != nil {
-		fmt.Fprintf(stderr, "sentinel stats %s: %v\n", rest[0], err)
 		if errors.Is(err, errUsage) {
-			return 2
+			return c.usageError(stderr, "%s: %s", rest[0], strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 		}
+		fmt.Fprintf(stderr, "sentinel stats %s: %v\n", rest[0], err)
 		return 1
 	}
 	return 0
 }
+
+// statsCommands are the commands of `sentinel stats`.
+var statsCommands = []string{"status", "rollup", "rebuild", "retain", "resource", "cache-clear"}
 
 var errUsage = errors.New("bad arguments")
 
@@ -332,7 +336,16 @@ func statsCommand(ctx context.Context, st store.Store, args []string, w io.Write
 			}
 		}
 		r, err := stats.Compute(ctx, st, req, now, 4*time.Minute)
-		if err != nil {
+		switch {
+		case errors.Is(err, stats.ErrUnknownResource):
+			return fmt.Errorf("%w: unknown resource %q; the resources are:\n  %s", errUsage, req.Name, strings.Join(stats.Names(), "\n  "))
+		case errors.Is(err, stats.ErrBadPeriod):
+			var names []string
+			for _, p := range stats.Periods {
+				names = append(names, p.Name)
+			}
+			return fmt.Errorf("%w: unknown period %q (%s)", errUsage, req.Period, strings.Join(names, ", "))
+		case err != nil:
 			return err
 		}
 		enc := json.NewEncoder(w)

@@ -34,9 +34,16 @@ type Options struct {
 	setBy     map[string]string // long name -> "file", "env" or "flag"
 	source    string            // what Parse is applying now
 	sections  map[string]any    // table name -> pointer to decode it into
-	// AllowArgs lets arguments follow the flags (see Args); otherwise
-	// one is an error.
+	// AllowArgs lets arguments come with the options (see Args):
+	// before, after or between them ("block 192.0.2.1 --for 1h"), all
+	// arguments after "--". Otherwise an argument is an error.
 	AllowArgs bool
+	args      []string
+	// Lenient ignores the keys and tables of the config file that this
+	// set does not know, for a command that reads only a few settings of
+	// another command's file (`sentinel stats` reads the db of `sentinel
+	// run`). The keys it knows are still checked.
+	Lenient bool
 }
 
 // Section registers a TOML table of the config file ([name]) that is
@@ -194,21 +201,68 @@ func (o *Options) Parse(args []string, configName, defaultFile string) error {
 	for _, lv := range o.strLists {
 		lv.resetOnNextSet = true
 	}
-	if err := o.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ErrHelp
+	o.args = nil
+	for {
+		if err := o.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return ErrHelp
+			}
+			return flagError(err)
 		}
-		return err
+		rest := o.fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		if !o.AllowArgs {
+			return fmt.Errorf("unexpected argument %q", rest[0])
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			o.args = append(o.args, rest...)
+			return nil
+		}
+		// The flag package stops at the first argument; go on after it.
+		o.args = append(o.args, rest[0])
+		args = rest[1:]
 	}
-	if o.fs.NArg() > 0 && !o.AllowArgs {
-		return fmt.Errorf("unexpected argument %q", o.fs.Arg(0))
+}
+
+// flagError rewrites the flag package's errors in the words of this
+// package's usage: options are --long-names ("unknown option --bogus", not
+// "flag provided but not defined: -bogus").
+func flagError(err error) error {
+	msg := err.Error()
+	dashed := func(name string) string {
+		name = strings.TrimLeft(name, "-")
+		if len(name) == 1 {
+			return "-" + name
+		}
+		return "--" + name
 	}
-	return nil
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("unknown option %s", dashed(name))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("option %s needs a value", dashed(name))
+	}
+	// invalid value "x" for flag -port: "x" is not an integer
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if i := strings.Index(rest, " for flag -"); i >= 0 {
+			name, why, _ := strings.Cut(rest[i+len(" for flag -"):], ": ")
+			return fmt.Errorf("%s: %s", dashed(name), why)
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid boolean value "); ok {
+		if i := strings.Index(rest, " for -"); i >= 0 {
+			name, why, _ := strings.Cut(rest[i+len(" for -"):], ": ")
+			return fmt.Errorf("%s: %s", dashed(name), why)
+		}
+	}
+	return err
 }
 
 // Args returns the arguments after the flags, for commands that set
 // AllowArgs.
-func (o *Options) Args() []string { return o.fs.Args() }
+func (o *Options) Args() []string { return o.args }
 
 func (o *Options) env(name string) string {
 	return o.envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -263,7 +317,7 @@ func (o *Options) loadFile(path, configName string, explicit bool) error {
 			delete(raw, name)
 		}
 		for _, key := range md.Undecoded() {
-			if len(key) > 1 {
+			if len(key) > 1 && !o.Lenient {
 				if _, isSection := o.sections[key[0]]; isSection {
 					return fmt.Errorf("config file %s: unknown option %q in [%s]", path, key.String(), key[0])
 				}
@@ -281,6 +335,9 @@ func (o *Options) loadFile(path, configName string, explicit bool) error {
 			name = long
 		}
 		if o.fs.Lookup(name) == nil || name == configName || len(name) == 1 {
+			if o.Lenient {
+				continue
+			}
 			return fmt.Errorf("config file %s: unknown option %q", path, k)
 		}
 		set := func(v any) error {
@@ -335,7 +392,11 @@ func (o *Options) Usage(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "\nEvery option can also be set in the config file (name = value) or the environment (%sNAME).\n", o.envPrefix)
+	if o.fs.Lookup("config") != nil {
+		fmt.Fprintf(w, "\nEvery option can also be set in the config file (name = value) or the environment (%sNAME).\n", o.envPrefix)
+	} else {
+		fmt.Fprintf(w, "\nEvery option can also be set in the environment (%sNAME).\n", o.envPrefix)
+	}
 }
 
 type stringValue string

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -156,5 +157,74 @@ func TestStrings(t *testing.T) {
 	s.Strings(&eps, "listen", nil, []string{"tcp://*:1"}, "")
 	if err := s.Parse(nil, "config", ""); err != nil || len(eps) != 3 || eps[1] != "y" {
 		t.Fatalf("env %v %v", eps, err)
+	}
+}
+
+// TestFlagErrors: the command line's errors name options as the usage
+// does (--name), not in the flag package's words.
+func TestFlagErrors(t *testing.T) {
+	cases := map[string][]string{
+		"unknown option --bogus":        {"--bogus"},
+		"unknown option -x":             {"-x"},
+		"option --server needs a value": {"--server"},
+		`--port: "x" is not an integer`: {"--port", "x"},
+		`--once: `:                      {"--once=maybe"},
+	}
+	for want, args := range cases {
+		var o opts
+		err := newOpts(&o).Parse(args, "config", "")
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%v: %v, want %q", args, err, want)
+		}
+	}
+}
+
+// TestLenient: a lenient set reads its own keys of another command's file
+// and ignores the rest, but still checks the values of its own.
+func TestLenient(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	os.WriteFile(file, []byte("port = 9\nother = \"x\"\n[scoring]\nentry = 3\n"), 0o644)
+	var o opts
+	s := newOpts(&o)
+	s.Lenient = true
+	if err := s.Parse([]string{"--config", file}, "config", ""); err != nil || o.port != 9 {
+		t.Fatalf("lenient parse: %v, port %d", err, o.port)
+	}
+	os.WriteFile(file, []byte("port = \"many\"\nother = 1\n"), 0o644)
+	s = newOpts(&o)
+	s.Lenient = true
+	if err := s.Parse([]string{"--config", file}, "config", ""); err == nil {
+		t.Fatal("a bad value of a known key must still be refused")
+	}
+}
+
+// TestUsageWithoutFile: a set without a config option does not offer one.
+func TestUsageWithoutFile(t *testing.T) {
+	var port int
+	s := New("x", "X_")
+	s.Int(&port, "port", nil, 1, "port")
+	var b strings.Builder
+	s.Usage(&b)
+	if strings.Contains(b.String(), "config file") || !strings.Contains(b.String(), "environment (X_NAME)") {
+		t.Fatalf("usage: %s", b.String())
+	}
+}
+
+// TestArgsAmongOptions: with AllowArgs, arguments may come before, after
+// or between the options; after "--" everything is an argument.
+func TestArgsAmongOptions(t *testing.T) {
+	var o opts
+	s := newOpts(&o)
+	s.AllowArgs = true
+	if err := s.Parse([]string{"a", "--port", "9", "b", "-v", "--", "-c", "--once"}, "config", ""); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(s.Args()) != "[a b -c --once]" || o.port != 9 || !o.verbose || o.once {
+		t.Fatalf("args %q, options %+v", s.Args(), o)
+	}
+	s = newOpts(&o)
+	if err := s.Parse([]string{"--port", "9", "extra"}, "config", ""); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+		t.Fatalf("an argument without AllowArgs: %v", err)
 	}
 }

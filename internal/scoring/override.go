@@ -150,3 +150,14 @@ func (s *Scorer) Clear(p netip.Prefix, now time.Time) (Change, bool, error) {
 	}
 	return c, changed, nil
 }
+
+// Overridden calls yield for every key with a manual override in force
+// (blocked or unblocked), in no particular order, until yield returns
+// false. Explain tells the override of each.
+func (s *Scorer) Overridden(yield func(key netip.Prefix) bool) {
+	for k := range s.ovr {
+		if !yield(k.prefix(s.v6bits)) {
+			return
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/dynfw"
+	"github.com/dynfw/sentinel/internal/control"
+	"github.com/dynfw/sentinel/internal/devicetoken"
 )
 
 // APIHandlers are the server's own HTTP routes: the publisher's
@@ -22,14 +24,50 @@ type APIHandlers struct {
 	List http.Handler
 }
 
-// Register adds the routes to mux.
+// Register adds the routes of the HTTP listener to mux: the admin routes
+// need the admin token.
 func (h *APIHandlers) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /dynfw.pub", h.cert)
 	mux.Handle("GET /api/v1/list", h.List)
-	mux.HandleFunc("GET /api/v1/addresses/{addr...}", h.explain)
-	mux.HandleFunc("POST /api/v1/admin/block", h.adminAction("block"))
-	mux.HandleFunc("POST /api/v1/admin/unblock", h.adminAction("unblock"))
-	mux.HandleFunc("POST /api/v1/admin/clear", h.adminAction("clear"))
+	mux.HandleFunc("GET "+control.PathExplain+"{addr...}", h.explain)
+	h.registerAdmin(mux, h.requireToken)
+}
+
+// RegisterLocal adds the routes of the control socket (package control)
+// to mux: the same admin routes, without a token, since the socket's
+// permissions decide who may connect, and the explanations.
+func (h *APIHandlers) RegisterLocal(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+control.PathExplain+"{addr...}", h.explain)
+	h.registerAdmin(mux, func(f http.HandlerFunc) http.HandlerFunc { return f })
+}
+
+func (h *APIHandlers) registerAdmin(mux *http.ServeMux, guard func(http.HandlerFunc) http.HandlerFunc) {
+	mux.HandleFunc("POST "+control.PathBlock, guard(h.adminAction("block")))
+	mux.HandleFunc("POST "+control.PathUnblock, guard(h.adminAction("unblock")))
+	mux.HandleFunc("POST "+control.PathClear, guard(h.adminAction("clear")))
+	mux.HandleFunc("GET "+control.PathList, guard(h.list))
+	mux.HandleFunc("GET "+control.PathProbes, guard(h.probes))
+	mux.HandleFunc("POST "+control.PathEmit, guard(h.emit))
+}
+
+// requireToken lets a request through with the admin token only. Without
+// a token configured the admin API is off on the HTTP listener, and the
+// answer says so and where the commands work instead.
+func (h *APIHandlers) requireToken(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.AdminToken == "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "the admin API is disabled on this listener (sentinel run has no --admin-token); " +
+				"on the server's host, the command line (sentinel list, block, unblock, ...) uses the control socket in the data directory"})
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sentinel-admin"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong admin token (Authorization: Bearer <--admin-token>)"})
+			return
+		}
+		next(w, r)
+	}
 }
 
 // cert serves the public certificate, exactly the file clients download
@@ -62,25 +100,9 @@ func (h *APIHandlers) explain(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ex)
 }
 
-type adminRequest struct {
-	// IP is an address or a prefix.
-	IP string `json:"ip"`
-	// Duration ("6h", "7d" is not Go syntax: use "168h") or Until
-	// (RFC 3339); block and unblock need one of them.
-	Duration string    `json:"duration"`
-	Until    time.Time `json:"until"`
-	Reason   string    `json:"reason"`
-}
-
 func (h *APIHandlers) adminAction(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if h.AdminToken == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.AdminToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sentinel-admin"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required"})
-			return
-		}
-		var req adminRequest
+		var req control.AdminRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 			return
@@ -119,12 +141,49 @@ func (h *APIHandlers) adminAction(action string) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err2.Error()})
 			return
 		}
-		resp := map[string]any{"ok": true, "action": action, "key": key.String()}
+		resp := control.AdminResult{OK: true, Action: action, Key: key.String()}
 		if action != "clear" {
-			resp["until"] = until.UTC().Format(time.RFC3339)
+			resp.Until = until.UTC().Truncate(time.Second)
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// list answers control.PathList.
+func (h *APIHandlers) list(w http.ResponseWriter, r *http.Request) {
+	ps := h.Core.Publisher().Stats()
+	res := control.List{Version: ps.Version, Serial: ps.Serial, Decisions: []control.Decision{}}
+	for _, ex := range h.Core.Decisions(time.Now()) {
+		if ex.Listed {
+			res.Listed++
+		}
+		res.Decisions = append(res.Decisions, control.Decision{Key: ex.Key, Listed: ex.Listed, Reason: ex.Reason, Since: ex.Since,
+			EarliestEnd: ex.EarliestEnd, Score: ex.Score, Tags: ex.Tags, Override: ex.Override})
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// probes answers control.PathProbes.
+func (h *APIHandlers) probes(w http.ResponseWriter, r *http.Request) {
+	out := []control.Probe{}
+	for _, p := range h.Core.ProbeStats() {
+		cp := control.Probe{Name: p.Name, Serial: p.Serial, Events: p.Events, LastSeen: p.LastSeen}
+		if p.Token != "" {
+			cp.Token = devicetoken.Fingerprint(p.Token)
+		}
+		out = append(out, cp)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// emit answers control.PathEmit.
+func (h *APIHandlers) emit(w http.ResponseWriter, r *http.Request) {
+	var req control.EmitRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, h.Core.ProcessLocal(req.Topic, req.Payload, time.Now()))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

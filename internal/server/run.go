@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
@@ -88,7 +89,12 @@ type Server struct {
 	grey     *greylist.Store
 	httpLn   net.Listener
 	httpSrv  *webserver.Server
-	ready    chan struct{}
+	// lock keeps other servers off the data directory; ctlLn and ctlSrv
+	// serve the operator's commands on its control socket.
+	lock   *control.DirLock
+	ctlLn  *control.Listener
+	ctlSrv *http.Server
+	ready  chan struct{}
 	// onShutdown runs when the HTTP server starts shutting down, to end
 	// long-lived responses (event streams).
 	onShutdown []func()
@@ -106,6 +112,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.GreylistAt = "00:00"
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), registry: metrics.NewRegistry(), ready: make(chan struct{})}
+	// One server per data directory, before anything in it is read.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := control.Lock(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
 	// Every earlier run created greylist/ (even before the run mark
 	// existed): its presence means state existed.
 	_, gerr := os.Stat(filepath.Join(cfg.DataDir, "greylist"))
@@ -116,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 			WriteTimeout: cfg.DynfwWriteTimeout, MaxSubscribers: cfg.DynfwMaxSubscribers, MaxHandshakes: cfg.DynfwMaxHandshakes},
 	})
 	if err != nil {
+		lock.Release()
 		return nil, err
 	}
 	s.core = core
@@ -157,8 +173,9 @@ func New(cfg Config) (*Server, error) {
 	if listInterval <= 0 {
 		listInterval = 10 * time.Second // the publisher's default
 	}
-	(&APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
-		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}).Register(s.mux)
+	api := &APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
+		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
+	api.Register(s.mux)
 	s.mux.Handle("POST /api/v1/events", s.httpIn)
 	s.mux.Handle(greylist.URLPrefix, s.grey.Handler())
 	s.mux.HandleFunc("GET /healthz", s.health)
@@ -173,8 +190,19 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.log.Info("http listening", "addr", s.httpLn.Addr().String())
 	}
+	ctlMux := http.NewServeMux()
+	api.RegisterLocal(ctlMux)
+	ctlMux.HandleFunc("GET "+control.PathHealth, s.health)
+	if s.ctlLn, err = lock.Listen(); err != nil {
+		return fail(err)
+	}
+	s.ctlSrv = &http.Server{Handler: ctlMux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
+	s.log.Info("control socket listening", "path", s.ctlLn.Path())
 	return s, nil
 }
+
+// ControlPath is the path of the control socket.
+func (s *Server) ControlPath() string { return s.ctlLn.Path() }
 
 // Core returns the core, for other components and tests.
 func (s *Server) Core() *Core { return s.core }
@@ -258,6 +286,13 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	ingest.Add(1)
+	go func() {
+		defer ingest.Done()
+		if err := s.ctlSrv.Serve(s.ctlLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("control socket stopped", "err", err)
+		}
+	}()
 	loops.Add(3)
 	go func() {
 		defer loops.Done()
@@ -300,15 +335,16 @@ func (s *Server) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.log.Info("stopping: no more ingest")
 	stopIngest()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		httpSrv.Shutdown(sctx)
-		cancel()
 	}
+	s.ctlSrv.Shutdown(sctx)
+	cancel()
 	ingest.Wait()
 	stopLoops()
 	loops.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	err := s.core.Snapshot(sctx, true)
 	cancel()
 	if err != nil {
@@ -325,11 +361,17 @@ func (s *Server) close() {
 	if s.httpLn != nil {
 		s.httpLn.Close()
 	}
+	if s.ctlLn != nil {
+		s.ctlLn.Close()
+	}
 	if s.grey != nil {
 		s.grey.Close()
 	}
 	if s.core != nil {
 		s.core.Close()
+	}
+	if s.lock != nil {
+		s.lock.Release()
 	}
 }
 

@@ -72,6 +72,8 @@ type Core struct {
 	processed, derived, journalErrors atomic.Uint64
 	snapshots, snapshotErrors         atomic.Uint64
 	mqttParse                         probe.Counts    // refusals of MQTT payloads by reason
+	local                             localCounts     // the control channel's emitted events
+	seen                              []probeSeen     // by ProbeID, under mu
 	logs                              lograte.Limiter // refusals logged once per interval
 	started                           time.Time
 
@@ -383,6 +385,7 @@ func (c *Core) Process(evs []events.Event) {
 	c.mu.Lock()
 	for i := range evs {
 		e := &evs[i]
+		c.countProbe(e)
 		c.journalEvent(e, false)
 		if e.Type == events.FwlogsPacket {
 			if scan, ok := c.detector.Observe(e); ok {
