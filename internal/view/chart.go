@@ -44,7 +44,7 @@ const (
 	// which sit on their grid lines) and right of the last.
 	plotInsetL, plotInsetR = 40.0, 16.0
 	axisFontPx             = 12 // rendered size of axis labels
-	maxXLabels             = 6  // on a wide screen; half of them on a phone
+	maxXLabels             = 7  // on a wide screen; half of them on a phone
 	bucketLayout           = "2006-01-02 15:04"
 )
 
@@ -97,11 +97,9 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 		b.WriteString(`<line class="gl" x1="0" x2="100%" y1="` + yy + `" y2="` + yy + `" stroke="#ccc" stroke-width="1"/>`)
 		b.WriteString(`<text class="axis yl" x="2" y="` + fmtF(plotT+y(v)-4) + `" fill="#666">` + compact(v) + `</text>`)
 	}
-	// X labels: at most maxXLabels, counted back from the newest bucket;
-	// every other one is marked xl2, which a narrow screen hides.
-	every := max(1, (n+maxXLabels-1)/maxXLabels)
-	k := 0
-	for i := n - 1; i >= 0; i -= every {
+	// X labels: about maxXLabels, at round times; every other one,
+	// counted from the newest, is marked xl2, which a narrow screen hides.
+	for k, i := range labelIndices(buckets, o.Bucket) {
 		p := pct(i)
 		anchor := "middle"
 		switch {
@@ -114,7 +112,6 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 		if k%2 == 1 {
 			cls += " xl2"
 		}
-		k++
 		b.WriteString(`<text class="` + cls + `" x="` + fmtF(p) + `%" y="` + strconv.Itoa(chartH-plotB+18) + `" text-anchor="` + anchor + `" fill="#666">` + svgText(labels[i].Main))
 		if labels[i].Sub != "" {
 			b.WriteString(`<tspan x="` + fmtF(p) + `%" dy="15">` + svgText(labels[i].Sub) + `</tspan>`)
@@ -164,6 +161,56 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 	}
 	b.WriteString(`</svg></svg>`)
 	return template.HTML(b.String())
+}
+
+// labelSteps are the spans between x labels a person reads as round.
+var labelSteps = []time.Duration{
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+	24 * time.Hour, 48 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour,
+}
+
+// labelIndices picks the buckets that get an x label, newest first: those
+// that end on a round time (a multiple of the smallest round step that
+// keeps to about maxXLabels labels; weeks start on Monday), or, when the
+// buckets do not fall on one (the year's 14-day buckets follow the
+// window), every so many counted back from the newest.
+func labelIndices(buckets []string, width time.Duration) []int {
+	n := len(buckets)
+	every := max(1, (n+maxXLabels-1)/maxXLabels)
+	var out []int
+	if width > 0 && n > 1 {
+		target := width * time.Duration(n-1) / maxXLabels
+		for _, step := range labelSteps {
+			if step < target || step%width != 0 {
+				continue
+			}
+			// Unix time 0 was a Thursday: weeks are counted from a Monday.
+			offset := int64(0)
+			if step%(7*24*time.Hour) == 0 {
+				offset = 4 * 86400
+			}
+			for i := n - 1; i >= 0; i-- {
+				t, err := time.Parse(bucketLayout, buckets[i])
+				if err != nil {
+					out = nil
+					break
+				}
+				if (t.Unix()-offset)%int64(step/time.Second) == 0 {
+					out = append(out, i)
+				}
+			}
+			break
+		}
+	}
+	if len(out) >= 2 {
+		return out
+	}
+	out = out[:0]
+	for i := n - 1; i >= 0; i -= every {
+		out = append(out, i)
+	}
+	return out
 }
 
 // niceScale returns a round top of the y axis ≥ v and a step that divides

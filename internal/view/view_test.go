@@ -730,6 +730,35 @@ func TestChartHelpers(t *testing.T) {
 			t.Errorf("bucketRange(%s, %v) = %s, want %s", c.label, c.width, got, c.want)
 		}
 	}
+	// X labels at round times, newest first; the year's buckets follow
+	// the window, so its labels are counted from the newest.
+	for _, c := range []struct{ period, want string }{
+		{"1h", "12:00 11:50 11:40 11:30 11:20 11:10"},
+		{"6h", "12:00 11:00 10:00 09:00 08:00 07:00"},
+		{"1d", "12:00 08:00 04:00 00:00 20:00 16:00"},
+		{"1w", "00:00/20 Jan 00:00/19 Jan 00:00/18 Jan 00:00/17 Jan 00:00/16 Jan 00:00/15 Jan 00:00/14 Jan"},
+		{"1m", "20 Jan/2025 13 Jan/2025 6 Jan/2025 30 Dec/2024 23 Dec/2024"},
+		{"1y", "20 Jan/2025 25 Nov/2024 30 Sep/2024 5 Aug/2024 10 Jun/2024 15 Apr/2024 19 Feb/2024"},
+	} {
+		p, _ := stats.LookupPeriod(c.period)
+		end := testNow.Truncate(p.Bucket)
+		var buckets []string
+		for _, b := range p.Buckets(end.Add(-p.Span), end) {
+			buckets = append(buckets, p.BucketLabel(b))
+		}
+		labels := axisLabels(buckets)
+		var got []string
+		for _, i := range labelIndices(buckets, p.Bucket) {
+			if c.period == "1d" || labels[i].Sub == "" {
+				got = append(got, labels[i].Main)
+			} else {
+				got = append(got, labels[i].Main+"/"+labels[i].Sub)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: labels %q, want %s", c.period, got, c.want)
+		}
+	}
 	if got := thousands(1234567); got != "1,234,567" {
 		t.Error(got)
 	}
