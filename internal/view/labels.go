@@ -132,7 +132,11 @@ func dimCell(d store.Dim, v string) cell {
 		if v == "" || v == "??" {
 			return cell{Text: "Unknown", Title: "No country known for the address"}
 		}
-		return cell{Text: countryLabel(v), Note: strings.ToUpper(xmlSafe(v))}
+		code := strings.ToUpper(xmlSafe(v))
+		if l := countryLabel(code); l != code {
+			return cell{Text: l, Note: code}
+		}
+		return textCell(code) // a code no table names
 	case store.DimTrap:
 		return labelled(trapLabel(v), v)
 	case store.DimAction:

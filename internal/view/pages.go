@@ -437,8 +437,8 @@ func (v *View) Wrap(w http.ResponseWriter, r *http.Request, title string, head, 
 }
 
 // Map draws the world map coloured by values (country code → count), as
-// the statistics pages do, followed by its legend (ul.maplegend,
-// data-unit). Each country's path carries data-cc with its code, and the
+// the statistics pages do, followed by its legend (div.maplegend with
+// data-unit, the classes' ranges in its ul). Each country's path carries data-cc with its code, and the
 // class q1…q6 of its colour, so that scripts can recolour it.
 func (v *View) Map(title, unit string, values map[string]int64) template.HTML {
 	svg, legend := v.world.render(title, unit, values)
