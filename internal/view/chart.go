@@ -67,10 +67,11 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 		}
 	}
 	ymax, step := niceScale(top)
-	labels := axisLabels(buckets)
+	idx := labelIndices(buckets, o.Bucket)
+	labels := dayLabels(buckets, idx, axisLabels(buckets))
 	plotB := plotB1
-	for _, l := range labels {
-		if l.Sub != "" {
+	for _, i := range idx {
+		if labels[i].Sub != "" {
 			plotB = plotB2
 		}
 	}
@@ -99,7 +100,7 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 	}
 	// X labels: about maxXLabels, at round times; every other one,
 	// counted from the newest, is marked xl2, which a narrow screen hides.
-	for k, i := range labelIndices(buckets, o.Bucket) {
+	for k, i := range idx {
 		p := pct(i)
 		anchor := "middle"
 		switch {
@@ -307,6 +308,28 @@ func axisLabels(buckets []string) []axisLabel {
 		default:
 			out[i] = axisLabel{Main: t.Format("15:04"), Sub: t.Format("2 Jan 2006")}
 		}
+	}
+	return out
+}
+
+// dayLabels writes the chosen labels as dates alone when they all fall on
+// midnight (a week's labels read "14 Jan", not "00:00" over "14 Jan");
+// the year, when written, stays under the date.
+func dayLabels(buckets []string, idx []int, labels []axisLabel) []axisLabel {
+	for _, i := range idx {
+		if len(buckets[i]) != len(bucketLayout) || buckets[i][11:] != "00:00" || labels[i].Sub == "" || labels[i].Main != "00:00" {
+			return labels
+		}
+	}
+	out := append([]axisLabel(nil), labels...)
+	for _, i := range idx {
+		date, year, _ := strings.Cut(labels[i].Sub, " ")
+		if d2, y, ok := strings.Cut(year, " "); ok { // "2 Jan 2006"
+			date, year = date+" "+d2, y
+		} else {
+			date, year = labels[i].Sub, ""
+		}
+		out[i] = axisLabel{Main: date, Sub: year}
 	}
 	return out
 }

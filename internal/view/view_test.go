@@ -736,7 +736,7 @@ func TestChartHelpers(t *testing.T) {
 		{"1h", "12:00 11:50 11:40 11:30 11:20 11:10"},
 		{"6h", "12:00 11:00 10:00 09:00 08:00 07:00"},
 		{"1d", "12:00 08:00 04:00 00:00 20:00 16:00"},
-		{"1w", "00:00/20 Jan 00:00/19 Jan 00:00/18 Jan 00:00/17 Jan 00:00/16 Jan 00:00/15 Jan 00:00/14 Jan"},
+		{"1w", "20 Jan 19 Jan 18 Jan 17 Jan 16 Jan 15 Jan 14 Jan"},
 		{"1m", "20 Jan/2025 13 Jan/2025 6 Jan/2025 30 Dec/2024 23 Dec/2024"},
 		{"1y", "20 Jan/2025 25 Nov/2024 30 Sep/2024 5 Aug/2024 10 Jun/2024 15 Apr/2024 19 Feb/2024"},
 	} {
@@ -746,9 +746,10 @@ func TestChartHelpers(t *testing.T) {
 		for _, b := range p.Buckets(end.Add(-p.Span), end) {
 			buckets = append(buckets, p.BucketLabel(b))
 		}
-		labels := axisLabels(buckets)
+		idx := labelIndices(buckets, p.Bucket)
+		labels := dayLabels(buckets, idx, axisLabels(buckets))
 		var got []string
-		for _, i := range labelIndices(buckets, p.Bucket) {
+		for _, i := range idx {
 			if c.period == "1d" || labels[i].Sub == "" {
 				got = append(got, labels[i].Main)
 			} else {
@@ -758,6 +759,15 @@ func TestChartHelpers(t *testing.T) {
 		if strings.Join(got, " ") != c.want {
 			t.Errorf("%s: labels %q, want %s", c.period, got, c.want)
 		}
+	}
+	// Across new year, a week's midnight labels keep the year under the date.
+	wk := []string{"2024-12-30 00:00", "2024-12-31 00:00", "2025-01-01 00:00"}
+	if got := dayLabels(wk, []int{2, 1, 0}, axisLabels([]string{"2024-12-30 00:00", "2024-12-31 00:00", "2025-01-01 00:00"})); got[2] != (axisLabel{"1 Jan", "2025"}) {
+		t.Errorf("dayLabels: %v", got)
+	}
+	mixed := []string{"2024-12-31 21:00", "2025-01-01 00:00"}
+	if got := dayLabels(mixed, []int{1, 0}, axisLabels(mixed)); got[1] != (axisLabel{"00:00", "1 Jan 2025"}) {
+		t.Errorf("dayLabels: %v", got)
 	}
 	if got := thousands(1234567); got != "1,234,567" {
 		t.Error(got)
