@@ -38,8 +38,12 @@ type viewOptions struct {
 	sessionKeyFile string
 	trustProxy     bool
 	rateLimit      int
+	rateBurst      int
 	// dynfwURL and dynfwCert: the DynFW publisher the live page follows.
 	dynfwURL, dynfwCert string
+	// site: the operator's name for the instance and the statistics'
+	// source and licence.
+	site view.Site
 }
 
 func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
@@ -50,7 +54,13 @@ func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
 	s.Bool(&v.trustProxy, "trust-proxy", nil, false, "take the client address from X-Forwarded-For (behind a reverse proxy only)")
 	s.String(&v.dynfwURL, "dynfw-url", nil, "", "DynFW publisher the live page /dynfw/ follows, e.g. tcp://sentinel.turris.cz:7087 (sentinel run: its own publisher)")
 	s.String(&v.dynfwCert, "dynfw-cert", nil, "", "public certificate of that publisher (zcert, e.g. the Turris dynfw.pub); empty: no CURVE")
-	s.Int(&v.rateLimit, "rate-limit", nil, 60, "requests per minute one client address may make for resources computed on demand (one attacker, one password, its devices)")
+	s.Int(&v.rateLimit, "rate-limit", nil, view.DefaultOnDemandPerMinute, "computations on demand per minute for one client address (IPv6: /64): a page costs one per resource with a parameter it shows (an attacker's, a password's, a visitor's devices)")
+	s.Int(&v.rateBurst, "rate-limit-burst", nil, view.DefaultOnDemandBurst, "computations on demand a client may make at once before --rate-limit applies (a browsing session)")
+	s.String(&v.site.Name, "site-name", nil, view.DefaultSiteName, "name of this instance in the pages' header and titles")
+	s.String(&v.site.Intro, "site-intro", nil, "", "introduction on the overview (default: a neutral sentence)")
+	s.String(&v.site.Attribution, "data-attribution", nil, "", "where the statistics come from, shown as \"The statistics come from …\" in the footer (empty: not said)")
+	s.String(&v.site.License, "data-license", nil, "", "licence of the statistics, e.g. \"CC BY-NC-SA 4.0\", in the footer (empty: none claimed)")
+	s.String(&v.site.LicenseURL, "data-license-url", nil, "", "link of that licence (http or https)")
 }
 
 // viewStack is the view's data path: store → stats engine → pages.
@@ -108,7 +118,8 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		Devices:          vs.store.Devices,
 		SessionKey:       key,
 		Logger:           log,
-		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), TrustProxy: v.trustProxy},
+		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), OnDemandBurst: v.rateBurst, TrustProxy: v.trustProxy},
+		Site:             v.site,
 		GeoIPAttribution: attribution(vs.geo),
 		Links:            links,
 	})

@@ -328,3 +328,33 @@ func TestViewShedsSlowClients(t *testing.T) {
 	fmt.Fprintf(slow, "POST /passcheck/apiv1/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"pass")
 	closed(slow, slow, "slow-body POST")
 }
+
+// TestViewSiteOptions: the operator's name, introduction, source and
+// licence come from the config file and the flags; a licence link that is
+// not http(s) stops the start with a clear error.
+func TestViewSiteOptions(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "view.toml")
+	os.WriteFile(cfg, []byte(`site-name = "Example Sentinel"
+site-intro = "Attacks on our lab's routers."
+data-attribution = "the Example lab"
+data-license = "CC BY 4.0"
+data-license-url = "https://creativecommons.org/licenses/by/4.0/"
+`), 0o644)
+	v := startViewCmd(t, "--db", filepath.Join(t.TempDir(), "stats.db"), "--data", t.TempDir(), "--config", cfg, "--site-name", "Lab Sentinel")
+	resp, page := testenv.Get(t, v.base+"/?period=1w")
+	if resp.StatusCode != 200 {
+		t.Fatalf("overview: %d", resp.StatusCode)
+	}
+	for _, s := range []string{">Lab Sentinel</a>", "<title>Overview · Lab Sentinel</title>", "Attacks on our lab&#39;s routers.",
+		`The statistics come from the Example lab and are licensed under <a href="https://creativecommons.org/licenses/by/4.0/" rel="license noreferrer">CC BY 4.0</a>.`} {
+		if !strings.Contains(page, s) {
+			t.Errorf("overview lacks %q", s)
+		}
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"view", "--db", filepath.Join(t.TempDir(), "s.db"), "--data", t.TempDir(),
+		"--http-listen", "127.0.0.1:0", "--data-license-url", "javascript:alert(1)"}, io.Discard, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "licence URL must be an http or https URL") {
+		t.Errorf("a javascript: licence link: exit %d, %s", code, stderr.String())
+	}
+}

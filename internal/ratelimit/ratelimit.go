@@ -50,7 +50,17 @@ func New(perMinute float64, burst, maxClients int, now func() time.Time) *Limite
 
 // Allow takes a token for key; when there is none it returns how long
 // until there will be.
-func (l *Limiter) Allow(key netip.Prefix) (bool, time.Duration) {
+func (l *Limiter) Allow(key netip.Prefix) (bool, time.Duration) { return l.AllowN(key, 1) }
+
+// AllowN takes n tokens for key at once, for a request whose cost is n
+// units of work (a page that computes n resources); when the bucket holds
+// fewer it takes none and returns how long until it will hold n. A cost
+// above the burst is capped at the burst, so that it can ever pass.
+func (l *Limiter) AllowN(key netip.Prefix, n int) (bool, time.Duration) {
+	if n <= 0 {
+		return true, 0
+	}
+	need := min(float64(n), l.burst)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -64,11 +74,11 @@ func (l *Limiter) Allow(key netip.Prefix) (bool, time.Duration) {
 	}
 	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= need {
+		b.tokens -= need
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, time.Duration((need - b.tokens) / l.rate * float64(time.Second))
 }
 
 // Clients returns how many clients the limiter remembers.

@@ -55,3 +55,28 @@ func TestClientKey(t *testing.T) {
 		t.Error(k)
 	}
 }
+
+// AllowN charges a request by its cost: a page of three computations
+// takes three tokens, all or none.
+func TestAllowN(t *testing.T) {
+	now := time.Date(2025, 1, 20, 12, 0, 0, 0, time.UTC)
+	l := New(60, 5, 16, func() time.Time { return now })
+	k := netip.MustParsePrefix("192.0.2.1/32")
+	if ok, _ := l.AllowN(k, 3); !ok {
+		t.Fatal("3 of 5 refused")
+	}
+	ok, wait := l.AllowN(k, 3)
+	if ok || wait != time.Second {
+		t.Fatalf("3 of 2: %v, wait %v", ok, wait)
+	}
+	if ok, _ := l.AllowN(k, 2); !ok {
+		t.Fatal("a refused request took tokens")
+	}
+	if ok, _ := l.AllowN(k, 0); !ok {
+		t.Fatal("a free request refused")
+	}
+	now = now.Add(5 * time.Second)
+	if ok, _ := l.AllowN(k, 50); !ok {
+		t.Fatal("a cost above the burst can never pass")
+	}
+}

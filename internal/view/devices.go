@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
@@ -35,7 +36,9 @@ type devicesView struct {
 type deviceRow struct {
 	ID, Prefix, Serial  string
 	FirstSeen, LastSeen string
-	Known               bool
+	// FirstISO and LastISO are the same times in RFC 3339, for <time>.
+	FirstISO, LastISO string
+	Known             bool
 }
 
 func (v *View) devices(w http.ResponseWriter, r *http.Request, pd *pageData) {
@@ -71,6 +74,7 @@ func (v *View) devices(w http.ResponseWriter, r *http.Request, pd *pageData) {
 		if d, ok := known[t]; ok {
 			row.Known, row.Serial = true, d.Serial
 			row.FirstSeen, row.LastSeen = fmtTime(d.FirstSeen), fmtTime(d.LastSeen)
+			row.FirstISO, row.LastISO = d.FirstSeen.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339)
 		}
 		dv.Devices = append(dv.Devices, row)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/geoip"
+	"github.com/dynfw/sentinel/internal/store"
 )
 
 // Labels turn the store's and the scorer's names (minipot_telnet,
@@ -64,13 +65,27 @@ func eventLabel(name string) string {
 	return trapLabel(t.Trap()) + ": " + actionLabel(t.Action())
 }
 
+// commonNames are the names people use for the countries whose ISO short
+// name is a formal one ("Korea, Republic of"): a table reads "South Korea".
+var commonNames = map[string]string{
+	"BO": "Bolivia", "BN": "Brunei", "CD": "DR Congo", "FK": "Falkland Islands", "FM": "Micronesia",
+	"IR": "Iran", "KP": "North Korea", "KR": "South Korea", "LA": "Laos", "MD": "Moldova",
+	"MF": "Saint Martin", "PS": "Palestine", "RU": "Russia", "SH": "Saint Helena", "SX": "Sint Maarten",
+	"SY": "Syria", "TW": "Taiwan", "TZ": "Tanzania", "VA": "Vatican City", "VE": "Venezuela",
+	"VG": "British Virgin Islands", "VI": "US Virgin Islands", "VN": "Vietnam",
+}
+
 // countryLabel returns the English name of an ISO 3166 code, "Unknown" for
 // none, or the code itself when the table does not know it.
 func countryLabel(code string) string {
 	if code == "" || code == "??" {
 		return "Unknown"
 	}
-	if n := geoip.Name(strings.ToUpper(code)); n != "" {
+	code = strings.ToUpper(code)
+	if n, ok := commonNames[code]; ok {
+		return n
+	}
+	if n := geoip.Name(code); n != "" {
 		return n
 	}
 	return code
@@ -95,13 +110,52 @@ var portServices = map[uint16]string{
 }
 
 // portService returns the service usually found on a port ("" if none is
-// well known). port is the store's text or number.
+// well known). port is a number or the store's "TCP/22".
 func portService(port string) string {
+	if _, num, ok := strings.Cut(port, "/"); ok {
+		port = num
+	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
 		return ""
 	}
 	return portServices[uint16(n)]
+}
+
+// dimCell is a value of a statistics dimension as a table cell or legend
+// entry: the label a visitor reads, with the raw value kept at hand: a
+// country's code and a port's service as a caption, a trap's or action's
+// internal name as a tooltip.
+func dimCell(d store.Dim, v string) cell {
+	switch d {
+	case store.DimCountry:
+		if v == "" || v == "??" {
+			return cell{Text: "Unknown", Title: "No country known for the address"}
+		}
+		code := strings.ToUpper(xmlSafe(v))
+		if l := countryLabel(code); l != code {
+			return cell{Text: l, Note: code}
+		}
+		return textCell(code) // a code no table names
+	case store.DimTrap:
+		return labelled(trapLabel(v), v)
+	case store.DimAction:
+		return labelled(actionLabel(v), v)
+	case store.DimPort, store.DimProtocol:
+		c := textCell(v)
+		c.Note = portService(v)
+		return c
+	}
+	return textCell(v)
+}
+
+// labelled shows label with the raw name as its tooltip when they differ.
+func labelled(label, raw string) cell {
+	label, raw = xmlSafe(label), xmlSafe(raw)
+	if label == raw {
+		return textCell(raw)
+	}
+	return cell{Text: label, Title: raw}
 }
 
 // labelFuncs are the labels for templates.

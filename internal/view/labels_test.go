@@ -1,6 +1,10 @@
 package view
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/dynfw/sentinel/internal/store"
+)
 
 func TestLabels(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
@@ -17,6 +21,16 @@ func TestLabels(t *testing.T) {
 		{countryLabel("cz"), "Czechia"},
 		{countryLabel(""), "Unknown"},
 		{countryLabel("XZ"), "XZ"},
+		{countryLabel("KR"), "South Korea"},
+		{countryLabel("ru"), "Russia"},
+		{dimCell(store.DimCountry, "XZ").Text + "|" + dimCell(store.DimCountry, "XZ").Note, "XZ|"},
+		{dimCell(store.DimCountry, "cz").Text + "|" + dimCell(store.DimCountry, "cz").Note, "Czechia|CZ"},
+		{dimCell(store.DimCountry, "").Text, "Unknown"},
+		{dimCell(store.DimTrap, "haas").Title, "haas"},
+		{dimCell(store.DimAction, "big_port_scan").Text, "big port scan"},
+		{dimCell(store.DimPort, "TCP/3389").Note, "RDP"},
+		{dimCell(store.DimTrap, "a_custom_sensor_name").Text, "a_custom_sens…"},
+		{portService("UDP/53"), "DNS"},
 		{portService("23"), "Telnet"},
 		{portService("7547"), "TR-069"},
 		{portService("31337"), ""},

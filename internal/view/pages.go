@@ -43,7 +43,31 @@ type pageData struct {
 	// renders (Wrap).
 	Head, Body     template.HTML
 	GeoIP, MapNote string
+	// Site is the operator's name for the instance and the statistics'
+	// licence (Name resolved to its default).
+	Site Site
+	// SearchMax is the search box's maxlength.
+	SearchMax int
+	// Refresh is the auto-refresh switch of the short periods (nil on
+	// the others).
+	Refresh *refreshView
 }
+
+// refreshView is the switch of the optional auto-refresh: a link that
+// adds or removes refresh=1, and when on a <meta http-equiv="refresh">,
+// so that it works without script.
+type refreshView struct {
+	On      bool
+	Href    string
+	Seconds int
+}
+
+// refreshPeriods are the periods whose pages offer an auto-refresh: their
+// newest buckets change within minutes.
+var refreshPeriods = map[string]bool{"1h": true, "6h": true}
+
+// refreshSeconds is the interval of the auto-refresh.
+const refreshSeconds = 60
 
 type navItem struct {
 	Label, Href string
@@ -55,14 +79,11 @@ var statPages = []struct{ path, label string }{
 	{"/incidents/", "Incidents"}, {"/ports/", "Ports"}, {"/devices/", "My Devices"},
 }
 
-// page wraps a page handler: rate limit (lim), then the period, which must
-// be valid: otherwise 302 to the same URL with period=1w and the other
-// parameters kept, as the reference does, before any other check.
-func (v *View) page(h func(http.ResponseWriter, *http.Request, *pageData), onDemand bool) http.Handler {
-	lim := v.general
-	if onDemand {
-		lim = v.onDemand
-	}
+// page wraps a page handler: the general rate limit, then the period,
+// which must be valid: otherwise 302 to the same URL with period=1w and
+// the other parameters kept, as the reference does, before any other
+// check. What the page computes on demand is charged by fetchAll.
+func (v *View) page(h func(http.ResponseWriter, *http.Request, *pageData)) http.Handler {
 	return v.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if _, ok := stats.LookupPeriod(q.Get("period")); !ok {
@@ -70,13 +91,28 @@ func (v *View) page(h func(http.ResponseWriter, *http.Request, *pageData), onDem
 			http.Redirect(w, r, r.URL.EscapedPath()+"?"+q.Encode(), http.StatusFound)
 			return
 		}
-		h(w, r, v.newPage(r, q.Get("period")))
-	}), lim)
+		pd := v.newPage(r, q.Get("period"))
+		if refreshPeriods[pd.Period] {
+			on := q.Get("refresh") == "1"
+			tq := url.Values{}
+			for k, vs := range q {
+				tq[k] = vs
+			}
+			if on {
+				tq.Del("refresh")
+			} else {
+				tq.Set("refresh", "1")
+			}
+			pd.Refresh = &refreshView{On: on, Href: r.URL.EscapedPath() + "?" + tq.Encode(), Seconds: refreshSeconds}
+		}
+		h(w, r, pd)
+	}), v.general)
 }
 
 func (v *View) newPage(r *http.Request, period string) *pageData {
 	pd := &pageData{Period: period, CSS: staticURL("style.css"), JS: staticURL("view.js"), Icon: staticURL("favicon.svg"),
-		GeoIP: v.o.GeoIPAttribution, MapNote: MapAttribution}
+		GeoIP: v.o.GeoIPAttribution, MapNote: MapAttribution, Site: v.o.Site, SearchMax: maxSearch}
+	pd.Site.Name = v.o.Site.name()
 	section := "/" + strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0] + "/"
 	if section == "//" {
 		section = "/"
@@ -113,7 +149,7 @@ func (v *View) statsPage(title, path, intro string, specs []spec) func(http.Resp
 }
 
 func (v *View) overview(w http.ResponseWriter, r *http.Request, pd *pageData) {
-	v.statsPage("Overview", "/", "Attacks on Turris routers reported to Sentinel.", []spec{
+	v.statsPage("Overview", "/", v.o.Site.intro(), []spec{
 		{"all_countries_by_incidents_list", "Incidents by country", "incidents"},
 		{"all_attackers_graph", "Unique IP addresses", "Attackers"},
 		{"all_incidents_graph", "Incidents", "Incidents"},
@@ -123,7 +159,7 @@ func (v *View) overview(w http.ResponseWriter, r *http.Request, pd *pageData) {
 }
 
 func (v *View) attackers(w http.ResponseWriter, r *http.Request, pd *pageData) {
-	v.statsPage("Attackers", "/attackers/", "Addresses that attacked the routers.", []spec{
+	v.statsPage("Attackers", "/attackers/", "Addresses that attacked the traps.", []spec{
 		{"all_countries_by_attackers_list", "Attackers by country", "attackers"},
 		{"all_attackers_graph", "Unique IP addresses", "Attackers"},
 		{"top_countries_by_attackers_graph", "Attackers of the top countries", "Attackers"},
@@ -133,7 +169,7 @@ func (v *View) attackers(w http.ResponseWriter, r *http.Request, pd *pageData) {
 }
 
 func (v *View) passwords(w http.ResponseWriter, r *http.Request, pd *pageData) {
-	v.statsPage("Passwords", "/passwords/", "Credentials tried on the routers' honeypots.", []spec{
+	v.statsPage("Passwords", "/passwords/", "Credentials tried on the honeypots.", []spec{
 		{"top_passwords_by_usages_graph", "Usages of the top passwords", "Usages"},
 		{"top_passwords_by_usages_list_long", "Top passwords", "Usages"},
 		{"top_usernames_by_usages_list_long", "Top usernames", "Usages"},
@@ -142,7 +178,7 @@ func (v *View) passwords(w http.ResponseWriter, r *http.Request, pd *pageData) {
 }
 
 func (v *View) incidents(w http.ResponseWriter, r *http.Request, pd *pageData) {
-	v.statsPage("Incidents", "/incidents/", "Events reported by the routers' traps.", []spec{
+	v.statsPage("Incidents", "/incidents/", "Events reported by the traps.", []spec{
 		{"all_countries_by_incidents_list", "Incidents by country", "incidents"},
 		{"all_incidents_graph", "Incidents", "Incidents"},
 		{"top_countries_by_incidents_graph", "Incidents from the top countries", "Incidents"},
@@ -323,6 +359,12 @@ func (v *View) passwordDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 // devices pages are never compressed, as they hold the CSRF secret next to
 // reflected input (BREACH).
 func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *pageData, code int) {
+	for _, wd := range pd.Widgets {
+		if wd.State == "limited" {
+			v.tooMany(w, r, wd.retry)
+			return
+		}
+	}
 	var buf bytes.Buffer
 	if err := v.pages[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
 		v.log.Error("view: template failed", slog.String("template", name), slog.Any("err", err))
@@ -395,8 +437,15 @@ func (v *View) Wrap(w http.ResponseWriter, r *http.Request, title string, head, 
 }
 
 // Map draws the world map coloured by values (country code → count), as
-// the statistics pages do; each country's path carries data-cc with its
-// code so that scripts can recolour it.
+// the statistics pages do, followed by its legend (div.maplegend with
+// data-unit, the classes' ranges in its ul). Each country's path carries data-cc with its code, and the
+// class q1…q6 of its colour, so that scripts can recolour it.
 func (v *View) Map(title, unit string, values map[string]int64) template.HTML {
-	return v.world.render(title, unit, values)
+	svg, legend := v.world.render(title, unit, values)
+	var buf bytes.Buffer
+	buf.WriteString(string(svg))
+	if err := v.pages["stats"].ExecuteTemplate(&buf, "maplegend", legend); err != nil {
+		v.log.Error("view: map legend failed", slog.Any("err", err))
+	}
+	return template.HTML(buf.String())
 }

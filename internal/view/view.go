@@ -5,7 +5,8 @@
 //
 // Everything is rendered on the server with html/template and inline SVG,
 // so the site works without JavaScript, without any CDN and offline; the
-// one small script only adds a dark-mode toggle. It fixes the weak points
+// one small script only enhances it (a dark-mode toggle, sortable tables,
+// times in the visitor's zone). It fixes the weak points
 // of the reference view (sentinel-view.md §9): real HTTP statuses, no
 // attacker-controlled text ever inserted unescaped, device tokens kept in
 // an encrypted cookie and never taken from a URL, CSRF protection, base64url
@@ -47,16 +48,25 @@ type Link struct {
 // address or an IPv6 /64 (one subscriber usually holds a whole /64, so a
 // per-address limit would be no limit at all). Zero fields take the
 // defaults below.
+//
+// The two budgets count different things. Every page and API request
+// takes one token of the general budget. The on-demand budget counts
+// computations: a resource with a parameter (one attacker's events, one
+// password's usernames, a visitor's devices) is not pre-computed, so each
+// costs a store query, and a page takes one token per such resource it
+// shows, all or none (an attacker's page that shows four costs four). The
+// defaults are sized so that a person never meets them: opening the 30
+// addresses of a top list in tabs at once, then reading 60 detail pages in
+// a minute, fits in the burst; a scraper that fetches ten pages a second
+// spends it within a minute or less and then gets 4 computations a second.
 type RateLimit struct {
-	// OnDemand limits the requests that compute a parameterised resource
-	// (an attacker's or a password's graph, the session's devices), which
-	// the scheduler does not pre-compute and which therefore cost a store
-	// query each: default 60 per minute, burst 20.
+	// OnDemandPerMinute and OnDemandBurst: computations of resources
+	// with a parameter; default 240 a minute after a burst of 480.
 	OnDemandPerMinute float64
 	OnDemandBurst     int
-	// General limits every other page and API request, whose resources
-	// are pre-computed and cheap to serve: default 600 per minute, burst
-	// 120. Static assets are not limited.
+	// PerMinute and Burst: requests of pages and the API, whose
+	// resources are pre-computed and cheap to serve: default 600 per
+	// minute, burst 120. Static assets are not limited.
 	PerMinute float64
 	Burst     int
 	// MaxClients bounds the memory of the limiter (default 10000); when
@@ -70,6 +80,38 @@ type RateLimit struct {
 	// Disabled turns the limits off (tests, private deployments).
 	Disabled bool
 }
+
+// Default rate limits (RateLimit).
+const (
+	DefaultOnDemandPerMinute = 240
+	DefaultOnDemandBurst     = 480
+	DefaultPerMinute         = 600
+	DefaultBurst             = 120
+)
+
+// Site is what the operator says about their instance: its name, the
+// overview's introduction, and the licence and source of the statistics,
+// shown in the footer. The defaults claim nothing: "Sentinel", a neutral
+// introduction, and no licence or attribution unless configured.
+type Site struct {
+	// Name is the site's name in the header and the page titles
+	// (default "Sentinel").
+	Name string
+	// Intro is the overview's introduction (default DefaultIntro).
+	Intro string
+	// Attribution says where the statistics come from, e.g. "the Turris
+	// Sentinel network"; shown as "The statistics come from …".
+	Attribution string
+	// License names the statistics' licence, e.g. "CC BY-NC-SA 4.0", and
+	// LicenseURL links it (http or https).
+	License, LicenseURL string
+}
+
+// Site defaults.
+const (
+	DefaultSiteName = "Sentinel"
+	DefaultIntro    = "Attacks on the traps that report to this server: where they come from, what they try and how often."
+)
 
 // Options configure a View.
 type Options struct {
@@ -96,6 +138,8 @@ type Options struct {
 	// "Data is being computed" (default 2 s); APIWait the same for
 	// /api/resource, which then answers 503 (default 10 s).
 	PageWait, APIWait time.Duration
+	// Site names the instance and the statistics' licence (footer).
+	Site Site
 	// Now is the clock, for tests.
 	Now func() time.Time
 }
@@ -143,6 +187,9 @@ func New(o Options) (*View, error) {
 			return nil, errors.New("view: a Link needs a Label and an Href")
 		}
 	}
+	if err := o.Site.check(); err != nil {
+		return nil, err
+	}
 	pages, err := parseTemplates()
 	if err != nil {
 		return nil, err
@@ -157,8 +204,8 @@ func New(o Options) (*View, error) {
 		log:      o.Logger,
 		pages:    pages,
 		sessions: sess,
-		general:  ratelimit.New(def(rl.PerMinute, 600), defInt(rl.Burst, 120), defInt(rl.MaxClients, 10000), o.Now),
-		onDemand: ratelimit.New(def(rl.OnDemandPerMinute, 60), defInt(rl.OnDemandBurst, 20), defInt(rl.MaxClients, 10000), o.Now),
+		general:  ratelimit.New(def(rl.PerMinute, DefaultPerMinute), defInt(rl.Burst, DefaultBurst), defInt(rl.MaxClients, 10000), o.Now),
+		onDemand: ratelimit.New(def(rl.OnDemandPerMinute, DefaultOnDemandPerMinute), defInt(rl.OnDemandBurst, DefaultOnDemandBurst), defInt(rl.MaxClients, 10000), o.Now),
 		cop:      http.NewCrossOriginProtection(),
 		world:    world,
 	}
@@ -183,15 +230,18 @@ func defInt(v, d int) int {
 // the reference has a trailing slash, so that the view does not swallow
 // the paths other packages register (/api/v1/..., /greylist-data/, ...).
 func (v *View) Register(mux *http.ServeMux) {
-	mux.Handle("GET /{$}", v.page(v.overview, false))
-	mux.Handle("GET /attackers/{$}", v.page(v.attackers, false))
-	mux.Handle("GET /attackers/details/ip/{addr}", v.page(v.attackerDetails, true))
-	mux.Handle("GET /passwords/{$}", v.page(v.passwords, false))
+	// Every page takes a token of the general budget; the resources it
+	// computes on demand are charged to the on-demand budget (fetchAll).
+	mux.Handle("GET /{$}", v.page(v.overview))
+	mux.Handle("GET /attackers/{$}", v.page(v.attackers))
+	mux.Handle("GET /attackers/details/ip/{addr}", v.page(v.attackerDetails))
+	mux.Handle("GET /passwords/{$}", v.page(v.passwords))
 	// {b64...}: old links in standard base64 may contain "/".
-	mux.Handle("GET /passwords/details/{b64...}", v.page(v.passwordDetails, true))
-	mux.Handle("GET /incidents/{$}", v.page(v.incidents, false))
-	mux.Handle("GET /ports/{$}", v.page(v.ports, false))
-	mux.Handle("GET /devices/{$}", v.page(v.devices, true))
+	mux.Handle("GET /passwords/details/{b64...}", v.page(v.passwordDetails))
+	mux.Handle("GET /incidents/{$}", v.page(v.incidents))
+	mux.Handle("GET /ports/{$}", v.page(v.ports))
+	mux.Handle("GET /devices/{$}", v.page(v.devices))
+	mux.Handle("GET /search", v.wrap(http.HandlerFunc(v.search), v.general))
 	mux.Handle("GET /api/resource", v.wrap(http.HandlerFunc(v.apiResource), nil))
 	mux.Handle("GET /api/device/add", v.wrap(http.HandlerFunc(v.deviceAddGet), v.onDemand))
 	mux.Handle("POST /api/device/add", v.wrap(http.HandlerFunc(v.devicePost(true)), v.onDemand))
@@ -200,10 +250,12 @@ func (v *View) Register(mux *http.ServeMux) {
 }
 
 // wrap adds the security headers, the rate limit lim (nil: the handler
-// picks its limiter itself) and a minimal access log.
+// picks its limiter itself) and a minimal access log. The request's
+// context carries the client's key, for the on-demand budget (charge).
 func (v *View) wrap(h http.Handler, lim *ratelimit.Limiter) http.Handler {
 	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := v.o.Now()
+		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, ratelimit.ClientKey(r, v.o.RateLimit.TrustProxy)))
 		if lim != nil && !v.allow(w, r, lim) {
 			v.logRequest(r, http.StatusTooManyRequests, start)
 			return
@@ -232,13 +284,34 @@ func (v *View) allow(w http.ResponseWriter, r *http.Request, lim *ratelimit.Limi
 	if ok {
 		return true
 	}
+	v.tooMany(w, r, wait)
+	return false
+}
+
+// tooMany answers 429 with Retry-After.
+func (v *View) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 	if isAPI(r) {
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests in row"})
 	} else {
 		v.errorPage(w, r, http.StatusTooManyRequests, "Too many requests; please wait a moment.")
 	}
-	return false
+}
+
+// clientKey is the context key of the client's rate-limit key.
+type clientKey struct{}
+
+// charge takes n tokens of the on-demand budget for the client of ctx's
+// request (n resources computed on demand).
+func (v *View) charge(ctx context.Context, n int) (bool, time.Duration) {
+	if v.o.RateLimit.Disabled || n == 0 {
+		return true, 0
+	}
+	key, ok := ctx.Value(clientKey{}).(netip.Prefix)
+	if !ok {
+		return true, 0
+	}
+	return v.onDemand.AllowN(key, n)
 }
 
 type statusWriter struct {

@@ -67,8 +67,8 @@ func TestPages(t *testing.T) {
 	e := newEnv(t, nil)
 	pages := map[string][]string{
 		"/?period=1w": {"<h1>Overview</h1>", "Unique IP addresses", "Top countries", "Top passwords",
-			`class="map"`, `<abbr title="China">CN</abbr>`, "/passwords/details/MTIzNDU2?period=1w",
-			`aria-current="true">Week</a>`, "CC BY-NC-SA 4.0", "@svg-maps/world"},
+			`class="map"`, `China <small class="cap">CN</small>`, "/passwords/details/MTIzNDU2?period=1w",
+			`aria-current="true">Week</a>`, "@svg-maps/world"},
 		"/attackers/?period=1d": {"<h1>Attackers</h1>", "Top attackers", "/attackers/details/ip/2001:db8::1?period=1d",
 			"Attackers of the top countries", `class="legend"`},
 		"/passwords/?period=1m":                     {"<h1>Passwords</h1>", "Top usernames", "Top combinations", "Usages of the top passwords"},
@@ -651,13 +651,13 @@ func wellFormed(t *testing.T, s string) {
 func TestSVGWellFormed(t *testing.T) {
 	e := newEnv(t, nil)
 	nasty := "a<b>&\"'\x01\xff" + xssPassword
-	wellFormed(t, string(lineChart(nasty, []string{"2025-01-13 12:00", "2025-01-13 15:00"}, []series{{Label: nasty, Values: []int64{1, 5}}})))
-	wellFormed(t, string(lineChart("one", []string{"x"}, []series{{Label: "a", Values: []int64{0}}})))
-	wellFormed(t, string(e.v.world.render(nasty, nasty, map[string]int64{"CN": 5, "US": 1})))
-	svg := regexp.MustCompile(`(?s)<svg.*?</svg>`)
+	wellFormed(t, string(lineChart(nasty, []string{"2025-01-13 12:00", "2025-01-13 15:00"}, []series{{Label: nasty, Values: []int64{1, 5}}}, chartOpts{Bucket: time.Hour})))
+	wellFormed(t, string(lineChart("one", []string{"x"}, []series{{Label: "a", Values: []int64{0}}}, chartOpts{})))
+	svgMap, _ := e.v.world.render(nasty, nasty, map[string]int64{"CN": 5, "US": 1})
+	wellFormed(t, string(svgMap))
 	for _, p := range []string{"/?period=1w", "/passwords/?period=1h", "/incidents/?period=1y", "/attackers/?period=3m"} {
 		_, body := e.get(nil, p)
-		all := svg.FindAllString(body, -1)
+		all := outerSVGs(body)
 		if len(all) == 0 {
 			t.Errorf("%s: no svg", p)
 		}
@@ -667,16 +667,109 @@ func TestSVGWellFormed(t *testing.T) {
 	}
 }
 
+// outerSVGs returns the outermost <svg> elements of a page (charts nest
+// one).
+func outerSVGs(body string) []string {
+	var out []string
+	tag := regexp.MustCompile(`<svg[\s>]|</svg>`)
+	depth, start := 0, 0
+	for _, m := range tag.FindAllStringIndex(body, -1) {
+		if body[m[0]+1] == '/' {
+			if depth--; depth == 0 {
+				out = append(out, body[start:m[1]])
+			}
+			continue
+		}
+		if depth == 0 {
+			start = m[0]
+		}
+		depth++
+	}
+	return out
+}
+
 func TestChartHelpers(t *testing.T) {
 	for _, c := range []struct{ v, top, step int64 }{{0, 1, 1}, {3, 3, 1}, {7, 8, 2}, {42, 50, 10}, {1234, 1250, 250}} {
 		if top, step := niceScale(c.v); top != c.top || step != c.step {
 			t.Errorf("niceScale(%d) = %d, %d", c.v, top, step)
 		}
 	}
-	if got := shortLabels([]string{"2025-01-13 12:00", "2025-01-13 13:00"}); got[0] != "12:00" {
-		t.Error(got)
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"2025-01-13 12:00", "2025-01-13 13:00"}, "12:00|13:00"},
+		{[]string{"2025-01-13 00:00", "2025-01-14 00:00"}, "13 Jan|14 Jan"},
+		{[]string{"2024-12-31 00:00", "2025-01-01 00:00"}, "31 Dec/2024|1 Jan/2025"},
+		{[]string{"2025-01-13 21:00", "2025-01-14 00:00"}, "21:00/13 Jan|00:00/14 Jan"},
+		{[]string{"2024-12-31 21:00", "2025-01-01 00:00"}, "21:00/31 Dec 2024|00:00/1 Jan 2025"},
+		{[]string{"TCP/22", "x"}, "TCP/22|x"},
+	} {
+		var parts []string
+		for _, l := range axisLabels(c.in) {
+			parts = append(parts, strings.TrimSuffix(l.Main+"/"+l.Sub, "/"))
+		}
+		if got := strings.Join(parts, "|"); got != c.want {
+			t.Errorf("axisLabels(%q) = %s, want %s", c.in, got, c.want)
+		}
 	}
-	if got := shortLabels([]string{"2025-01-13 00:00", "2025-01-14 00:00"}); got[0] != "01-13" {
+	for _, c := range []struct {
+		label string
+		width time.Duration
+		want  string
+	}{
+		{"2025-01-20 12:00", 30 * time.Minute, "20 Jan 2025 11:30–12:00 UTC"},
+		{"2025-01-21 00:00", 3 * time.Hour, "20 Jan 2025 21:00–00:00 UTC"},
+		{"2025-01-20 00:00", 24 * time.Hour, "19 Jan 2025"},
+		{"2025-01-20 00:00", 48 * time.Hour, "18–19 Jan 2025"},
+		{"2025-02-03 00:00", 14 * 24 * time.Hour, "20 Jan – 2 Feb 2025"},
+		{"2025-01-05 00:00", 14 * 24 * time.Hour, "22 Dec 2024 – 4 Jan 2025"},
+		{"junk", time.Hour, "junk UTC"},
+	} {
+		if got := bucketRange(c.label, c.width); got != c.want {
+			t.Errorf("bucketRange(%s, %v) = %s, want %s", c.label, c.width, got, c.want)
+		}
+	}
+	// X labels at round times, newest first; the year's buckets follow
+	// the window, so its labels are counted from the newest.
+	for _, c := range []struct{ period, want string }{
+		{"1h", "12:00 11:50 11:40 11:30 11:20 11:10"},
+		{"6h", "12:00 11:00 10:00 09:00 08:00 07:00"},
+		{"1d", "12:00 08:00 04:00 00:00 20:00 16:00"},
+		{"1w", "20 Jan 19 Jan 18 Jan 17 Jan 16 Jan 15 Jan 14 Jan"},
+		{"1m", "20 Jan/2025 13 Jan/2025 6 Jan/2025 30 Dec/2024 23 Dec/2024"},
+		{"1y", "20 Jan/2025 25 Nov/2024 30 Sep/2024 5 Aug/2024 10 Jun/2024 15 Apr/2024 19 Feb/2024"},
+	} {
+		p, _ := stats.LookupPeriod(c.period)
+		end := testNow.Truncate(p.Bucket)
+		var buckets []string
+		for _, b := range p.Buckets(end.Add(-p.Span), end) {
+			buckets = append(buckets, p.BucketLabel(b))
+		}
+		idx := labelIndices(buckets, p.Bucket)
+		labels := dayLabels(buckets, idx, axisLabels(buckets))
+		var got []string
+		for _, i := range idx {
+			if c.period == "1d" || labels[i].Sub == "" {
+				got = append(got, labels[i].Main)
+			} else {
+				got = append(got, labels[i].Main+"/"+labels[i].Sub)
+			}
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: labels %q, want %s", c.period, got, c.want)
+		}
+	}
+	// Across new year, a week's midnight labels keep the year under the date.
+	wk := []string{"2024-12-30 00:00", "2024-12-31 00:00", "2025-01-01 00:00"}
+	if got := dayLabels(wk, []int{2, 1, 0}, axisLabels([]string{"2024-12-30 00:00", "2024-12-31 00:00", "2025-01-01 00:00"})); got[2] != (axisLabel{"1 Jan", "2025"}) {
+		t.Errorf("dayLabels: %v", got)
+	}
+	mixed := []string{"2024-12-31 21:00", "2025-01-01 00:00"}
+	if got := dayLabels(mixed, []int{1, 0}, axisLabels(mixed)); got[1] != (axisLabel{"00:00", "1 Jan 2025"}) {
+		t.Errorf("dayLabels: %v", got)
+	}
+	if got := thousands(1234567); got != "1,234,567" {
 		t.Error(got)
 	}
 	if got := cut("abcdefghijklmnopq", 14); got != "abcdefghijklm…" {

@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/store"
 )
 
 // spec names a resource shown on a page and how to label it.
@@ -20,17 +22,23 @@ type spec struct {
 	Unit string
 }
 
-// widget is one rendered resource. State is "ok", "empty", "computing" or
-// "error"; only an "ok" widget has content.
+// widget is one rendered resource. State is "ok", "empty", "computing",
+// "error" or "limited" (the client's budget of on-demand computations is
+// spent: the page answers 429); only an "ok" widget has content.
 type widget struct {
 	Name, Title string
 	Kind        string // "graph", "map", "table"
 	State       string
 	SVG         template.HTML // built by lineChart or worldMap.render
 	Legend      []legendItem
-	Head        []string
-	Rows        [][]cell
-	CSV         string
+	MapLegend   *mapLegend
+	// Note is the caption under a graph: what one point counts.
+	Note string
+	Head []string
+	Rows [][]cell
+	CSV  string
+	// retry is how long a "limited" widget's client must wait.
+	retry time.Duration
 }
 
 type legendItem struct {
@@ -38,35 +46,63 @@ type legendItem struct {
 	cell
 }
 
-// cell is a table cell: Text shown, Full (the uncut value or a country's
-// name) in an <abbr title>, Href a link. All are escaped by html/template.
+// cell is a table cell or a legend entry: Text shown, Note a small
+// caption after it (a country's code, a port's service), Title a tooltip
+// (the uncut value, a trap's internal name), Href a link. All are escaped
+// by html/template.
 type cell struct {
-	Text, Full, Href string
-	Num              bool
+	Text, Note, Title, Href string
+	Num                     bool
 }
 
-// cutLen is the length table cells are cut to, as in the reference.
+// cutLen is the length attacker-chosen text (passwords, usernames) is cut
+// to in tables, as in the reference; labels are never cut.
 const cutLen = 14
 
 func textCell(s string) cell {
 	s = xmlSafe(s)
 	if c := cut(s, cutLen); c != s {
-		return cell{Text: c, Full: s}
+		return cell{Text: c, Title: s}
 	}
 	return cell{Text: s}
 }
 
-var fieldTitles = map[string]string{
-	"country": "Country", "ip": "Address", "password": "Password", "username": "Username",
-	"source": "Trap", "action": "Action", "port": "Port",
-}
+// fieldTitles head the columns of lists; fieldDims say how their values
+// are labelled (dimCell).
+var (
+	fieldTitles = map[string]string{
+		"country": "Country", "ip": "Address", "password": "Password", "username": "Username",
+		"source": "Trap", "action": "Action", "port": "Port",
+	}
+	fieldDims = map[string]store.Dim{
+		"country": store.DimCountry, "source": store.DimTrap, "action": store.DimAction, "port": store.DimPort,
+	}
+)
 
 // fetchAll computes the widgets concurrently, each waiting at most
 // Options.PageWait, so that a page is never held by a slow resource.
+//
+// The resources computed on demand (those with a parameter: one
+// attacker, one password, a visitor's devices) are charged to the
+// client's on-demand budget first, one token each: a page costs what it
+// makes the store compute. When the budget does not cover them, nothing is
+// computed and every widget is "limited", which render turns into a 429.
 func (v *View) fetchAll(ctx context.Context, period string, base stats.Request, specs []spec) []widget {
+	out := make([]widget, len(specs))
+	cost := 0
+	for _, sp := range specs {
+		if res := stats.Catalog[sp.Name]; res != nil && res.Param != stats.NoParam {
+			cost++
+		}
+	}
+	if ok, wait := v.charge(ctx, cost); !ok {
+		for i, sp := range specs {
+			out[i] = widget{Name: sp.Name, Title: sp.Title, State: "limited", retry: wait}
+		}
+		return out
+	}
 	ctx, cancel := context.WithTimeout(ctx, v.o.PageWait)
 	defer cancel()
-	out := make([]widget, len(specs))
 	var wg sync.WaitGroup
 	for i, sp := range specs {
 		wg.Go(func() {
@@ -101,6 +137,8 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		w.State = "error"
 		return w
 	}
+	period, _ := stats.LookupPeriod(req.Period)
+	opts := chartOpts{Bucket: period.Bucket}
 	w.State = "empty"
 	switch res.Shape {
 	case stats.Graph:
@@ -113,20 +151,34 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		for i, p := range pts {
 			buckets[i], vals[i] = p.Bucket, p.Count
 		}
-		w.SVG = lineChart(sp.Title, buckets, []series{{Label: sp.Unit, Values: vals}})
+		w.SVG = lineChart(sp.Title, buckets, []series{{Label: sp.Unit, Values: vals}}, opts)
+		w.Note = bucketNote(sp.Unit, period.Bucket)
 	case stats.MultiGraph:
 		buckets, ss := multiSeries(multiData(r.Data))
 		if len(buckets) == 0 || len(ss) == 0 {
 			return w
 		}
-		for i, s := range ss {
-			it := legendItem{Class: "s" + strconv.Itoa(i%len(seriesColours)), cell: textCell(s.Label)}
-			if n := v.world.countryName(s.Label); n != "" && len(s.Label) == 2 {
-				it.Full = n
-			}
-			w.Legend = append(w.Legend, it)
+		dim := store.DimPassword
+		if len(res.GroupBy) > 0 {
+			dim = res.GroupBy[len(res.GroupBy)-1]
 		}
-		w.SVG = lineChart(sp.Title, buckets, ss)
+		for i, s := range ss {
+			c := dimCell(dim, s.Label)
+			w.Legend = append(w.Legend, legendItem{Class: "s" + strconv.Itoa(i%len(seriesColours)), cell: c})
+			// The tooltips name the series as the legend does, with
+			// attacker text uncut.
+			switch {
+			case dim == store.DimPassword || dim == store.DimUsername:
+			case c.Note != "":
+				ss[i].Label = c.Text + " (" + c.Note + ")"
+			case c.Title != "":
+				ss[i].Label = c.Text + " [" + c.Title + "]"
+			default:
+				ss[i].Label = c.Text
+			}
+		}
+		w.SVG = lineChart(sp.Title, buckets, ss, opts)
+		w.Note = bucketNote(sp.Unit, period.Bucket)
 	case stats.List:
 		rows := listData(r.Data)
 		if len(rows) == 0 {
@@ -142,7 +194,7 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 				cells = append(cells, v.fieldCell(f, asString(row[f]), req.Period))
 			}
 			n, _ := asInt(row["count"])
-			cells = append(cells, cell{Text: strconv.FormatInt(n, 10), Num: true})
+			cells = append(cells, cell{Text: thousands(n), Num: true})
 			w.Rows = append(w.Rows, cells)
 		}
 	case stats.Map:
@@ -150,25 +202,20 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		if len(m) == 0 {
 			return w
 		}
-		w.SVG = v.world.render(sp.Title, sp.Unit, m)
+		w.SVG, w.MapLegend = v.world.render(sp.Title, sp.Unit, m)
 	}
 	w.State = "ok"
 	return w
 }
 
-// fieldCell renders one field of a list row, with links to the details
-// pages for addresses and passwords.
+// fieldCell renders one field of a list row: labels for countries, traps,
+// actions and ports, links to the details pages for addresses and
+// passwords.
 func (v *View) fieldCell(field, val, period string) cell {
+	if d, ok := fieldDims[field]; ok {
+		return dimCell(d, val)
+	}
 	switch field {
-	case "country":
-		if val == "" {
-			return cell{Text: "??", Full: "Unknown country"}
-		}
-		c := textCell(val)
-		if n := v.world.countryName(val); n != "" {
-			c.Full = n
-		}
-		return c
 	case "ip":
 		c := textCell(val)
 		c.Href = attackerURL(val, period)

@@ -66,59 +66,130 @@ func loadWorld() (*worldMap, error) {
 	return m, nil
 }
 
-// countryName returns the English name of an ISO code, or "" if unknown.
-func (m *worldMap) countryName(code string) string { return m.names[strings.ToUpper(code)] }
-
-// Map colours: the reference's scale from #C8EEFF to #0071A4, on a
-// logarithmic axis because attack counts span orders of magnitude (one
-// country usually dwarfs the others).
-var (
-	mapLow  = [3]float64{0xC8, 0xEE, 0xFF}
-	mapHigh = [3]float64{0x00, 0x71, 0xA4}
-)
-
-func mapColour(v, top int64) string {
-	t := 1.0
-	if top > 1 {
-		t = math.Log1p(float64(v)) / math.Log1p(float64(top))
+// countryName returns the name pages show for an ISO code (countryLabel,
+// else the map's own name for the few territories the country table
+// lacks), or "" if unknown.
+func (m *worldMap) countryName(code string) string {
+	if l := countryLabel(code); l != strings.ToUpper(code) && l != "Unknown" {
+		return l
 	}
-	var c [3]int
-	for i := range c {
-		c[i] = int(math.Round(mapLow[i] + (mapHigh[i]-mapLow[i])*t))
-	}
-	return fmt.Sprintf("#%02x%02x%02x", c[0], c[1], c[2])
+	return m.names[strings.ToUpper(code)]
 }
 
-// render draws the map with each country filled by its value; unit names
-// the value in the tooltips ("incidents", "attackers").
-func (m *worldMap) render(title, unit string, values map[string]int64) template.HTML {
+// The map's colours are classes, not a continuous scale: a legend of a
+// few ranges ("6–20 incidents") is read at a glance, and each class is a
+// CSS variable (--m1…--m6 in style.css), so that the dark theme has its own
+// scale in which, as in the light one, the strongest colour (the most
+// contrast with the page) means the most. The fill attributes are the
+// light scale, for SVG shown without the stylesheet.
+//
+// Values span orders of magnitude (one country usually dwarfs the
+// others), so the classes' bounds are spaced on a logarithmic axis and
+// rounded to one significant digit.
+const mapSteps = 6
+
+// mapLight is the light theme's scale, from the reference's #C8EEFF to
+// #0071A4; style.css holds the same colours.
+var mapLight = [mapSteps]string{"#c8eeff", "#a0d5ed", "#78bcdb", "#50a3c8", "#288ab6", "#0071a4"}
+
+// mapBins returns the upper bounds of the colour classes for values from
+// 1 to top: strictly increasing, the last one top. A small top has fewer
+// classes (top 3: 1, 2, 3) rather than empty ones.
+func mapBins(top int64) []int64 {
+	if top < 1 {
+		return nil
+	}
+	var out []int64
+	for i := 1; i <= mapSteps; i++ {
+		b := top
+		if i < mapSteps {
+			b = roundSig(math.Expm1(math.Log1p(float64(top)) * float64(i) / mapSteps))
+		}
+		if b < 1 || b > top || (len(out) > 0 && b <= out[len(out)-1]) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// roundSig rounds f to an integer with one significant digit from 10 on
+// (108 → 100, 2508 → 3000).
+func roundSig(f float64) int64 {
+	if f < 10 {
+		return int64(math.Round(f))
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(f)))
+	return int64(math.Round(f/mag) * mag)
+}
+
+// mapLevel is the colour class (1…mapSteps) of v among bins: the classes
+// are spread over the whole scale, so the top class is always the
+// strongest colour.
+func mapLevel(v int64, bins []int64) int {
+	for j, b := range bins {
+		if v <= b {
+			return (j + 1) * mapSteps / len(bins)
+		}
+	}
+	return mapSteps
+}
+
+// mapLegend is the legend of a map: what is counted and the classes'
+// ranges.
+type mapLegend struct {
+	Caption, Unit string
+	Items         []legendItem
+}
+
+func newMapLegend(unit string, bins []int64) *mapLegend {
+	l := &mapLegend{Caption: capitalise(unit) + " per country", Unit: unit}
+	lo := int64(1)
+	for j, b := range bins {
+		text := thousands(b)
+		if b > lo {
+			text = thousands(lo) + "–" + thousands(b)
+		}
+		l.Items = append(l.Items, legendItem{Class: "q" + strconv.Itoa((j+1)*mapSteps/len(bins)), cell: cell{Text: text}})
+		lo = b + 1
+	}
+	return l
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// render draws the map with each country filled by its value's class;
+// unit names the value in the tooltips and the legend ("incidents").
+func (m *worldMap) render(title, unit string, values map[string]int64) (template.HTML, *mapLegend) {
 	var top int64
 	for _, v := range values {
 		top = max(top, v)
 	}
+	bins := mapBins(top)
 	var b strings.Builder
 	b.Grow(200 << 10)
 	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" class="map" viewBox="` + m.viewBox + `" role="img" aria-label="` + svgText(title) + `"><title>` + svgText(title) + `</title>`)
 	for _, c := range m.countries {
+		name := c.name
+		if n := m.countryName(c.code); n != "" && !strings.Contains(c.id, "-") {
+			name = n
+		}
 		v, ok := values[c.code]
 		if ok && v > 0 {
-			b.WriteString(`<path d="` + c.d + `" data-cc="` + c.code + `" fill="` + mapColour(v, top) + `" class="c"><title>`)
-			b.WriteString(svgText(c.name) + ": " + strconv.FormatInt(v, 10) + " " + svgText(unit))
+			lv := mapLevel(v, bins)
+			b.WriteString(`<path d="` + c.d + `" data-cc="` + c.code + `" data-v="` + strconv.FormatInt(v, 10) + `" fill="` + mapLight[lv-1] + `" class="c q` + strconv.Itoa(lv) + `"><title>`)
+			b.WriteString(svgText(name) + ": " + thousands(v) + " " + svgText(unit))
 		} else {
 			b.WriteString(`<path d="` + c.d + `" data-cc="` + c.code + `" fill="#dde3e8" class="c nd"><title>`)
-			b.WriteString(svgText(c.name) + ": 0")
+			b.WriteString(svgText(name) + ": none")
 		}
 		b.WriteString(`</title></path>`)
 	}
-	// Legend: five steps of the scale with their values.
-	if top > 0 {
-		for i := range 5 {
-			v := int64(math.Round(math.Expm1(math.Log1p(float64(top)) * float64(i+1) / 5)))
-			x := 20 + i*46
-			b.WriteString(`<rect x="` + strconv.Itoa(x) + `" y="600" width="44" height="12" fill="` + mapColour(v, top) + `"/>`)
-			b.WriteString(`<text class="axis" x="` + strconv.Itoa(x+22) + `" y="630" font-size="12" text-anchor="middle" fill="#666">≤` + compact(v) + `</text>`)
-		}
-	}
 	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
+	return template.HTML(b.String()), newMapLegend(unit, bins)
 }

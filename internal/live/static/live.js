@@ -103,30 +103,62 @@
       body.appendChild(tr);
     });
   }
-  // Map colours: the site's scale from #C8EEFF to #0071A4 on a log axis.
-  var LOW = [0xc8, 0xee, 0xff], HIGH = [0x00, 0x71, 0xa4];
-  function colour(v, topv) {
-    var t = topv > 1 ? Math.log1p(v) / Math.log1p(topv) : 1, s = "#";
-    for (var i = 0; i < 3; i++) {
-      var c = Math.round(LOW[i] + (HIGH[i] - LOW[i]) * t);
-      s += (c < 16 ? "0" : "") + c.toString(16);
+  // Map colours: the classes of Sentinel View's map (view/worldmap.go):
+  // up to six ranges on a log axis, bounds rounded to one significant
+  // digit, the top class the strongest colour; style.css colours the
+  // classes q1…q6 for each theme, the fill attribute is the light scale.
+  var STEPS = 6, LIGHT = ["#c8eeff", "#a0d5ed", "#78bcdb", "#50a3c8", "#288ab6", "#0071a4"];
+  function roundSig(f) {
+    if (f < 10) return Math.round(f);
+    var mag = Math.pow(10, Math.floor(Math.log10(f)));
+    return Math.round(f / mag) * mag;
+  }
+  function bins(topv) {
+    var out = [];
+    for (var i = 1; i <= STEPS; i++) {
+      var b = i < STEPS ? roundSig(Math.expm1(Math.log1p(topv) * i / STEPS)) : topv;
+      if (b < 1 || b > topv || (out.length && b <= out[out.length - 1])) continue;
+      out.push(b);
     }
-    return s;
+    return out;
+  }
+  function level(v, bs) {
+    for (var j = 0; j < bs.length; j++) if (v <= bs[j]) return Math.floor((j + 1) * STEPS / bs.length);
+    return STEPS;
+  }
+  function num(n) { return n.toLocaleString("en-US"); }
+  function legend(bs) {
+    var ul = root.querySelector(".maplegend ul");
+    if (!ul) return;
+    while (ul.firstChild) ul.removeChild(ul.firstChild);
+    var lo = 1;
+    bs.concat([0]).forEach(function (b, j) {
+      var li = document.createElement("li"), sw = el("span", "sw " + (j < bs.length ? "q" + level(b, bs) : "nd"), "");
+      sw.setAttribute("aria-hidden", "true");
+      li.appendChild(sw);
+      li.appendChild(document.createTextNode(j < bs.length ? (b > lo ? num(lo) + "\u2013" + num(b) : num(b)) : "none"));
+      ul.appendChild(li);
+      lo = b + 1;
+    });
   }
   function recolour() {
     var paths = root.querySelectorAll("[data-cc]");
     if (!paths.length) return;
     var topv = 0;
     for (var k in counts) if (counts[k] > topv) topv = counts[k];
+    var bs = bins(topv);
     for (var i = 0; i < paths.length; i++) {
       var p = paths[i], cc = p.getAttribute("data-cc"), v = counts[cc] || 0;
       if (v > 0) {
-        p.setAttribute("fill", colour(v, topv));
-        p.classList.remove("nd");
+        var lv = level(v, bs);
+        p.setAttribute("fill", LIGHT[lv - 1]);
+        p.setAttribute("class", "c q" + lv);
+        p.setAttribute("data-v", v);
       }
       var t = p.querySelector("title");
-      if (t) t.textContent = (names[cc] || cc) + ": " + v + " events";
+      if (t) t.textContent = (names[cc] || cc) + ": " + (v ? num(v) + " events" : "none");
     }
+    legend(bs);
   }
 
   function showStatus(s) {
