@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/asn"
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/live"
@@ -111,6 +112,8 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), TrustProxy: v.trustProxy},
 		GeoIPAttribution: attribution(vs.geo),
 		Links:            links,
+		Countries:        vs.geo,
+		Networks:         asn.Lazy{},
 	})
 	if err != nil {
 		return fail(err)

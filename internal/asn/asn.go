@@ -133,6 +133,13 @@ func Default() *Table {
 	return defaultTable
 }
 
+// Lazy looks addresses up in Default, decoding the table on the first
+// lookup rather than when a program wires it up.
+type Lazy struct{}
+
+// Lookup is Default().Lookup.
+func (Lazy) Lookup(a netip.Addr) AS { return Default().Lookup(a) }
+
 // Version describes the data: its source and release.
 func (t *Table) Version() string { return t.version }
 
