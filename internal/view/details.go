@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/asn"
@@ -153,6 +154,33 @@ type rdnsCache struct {
 	limit *ratelimit.Limiter
 	mu    sync.Mutex
 	m     map[netip.Addr]rdnsEntry
+	// counts by result, for /metrics: rdnsResults.
+	counts [len(rdnsResults)]atomic.Uint64
+}
+
+// rdnsResults are the outcomes of a lookup a visitor asked for: a name,
+// none (no PTR record), failed (resolver error or timeout), limited (the
+// site's budget was spent), cached, private (not looked up).
+var rdnsResults = [...]string{"name", "none", "failed", "limited", "cached", "private"}
+
+const (
+	rdnsName = iota
+	rdnsNone
+	rdnsFailed
+	rdnsLimited
+	rdnsCached
+	rdnsPrivate
+)
+
+// ReverseDNSLookups counts the reverse DNS lookups visitors asked for, by
+// result (see rdnsResults), for the metric
+// sentinel_view_rdns_lookups_total{result}.
+func (v *View) ReverseDNSLookups() map[string]uint64 {
+	out := make(map[string]uint64, len(rdnsResults))
+	for i, r := range rdnsResults {
+		out[r] = v.rdns.counts[i].Load()
+	}
+	return out
 }
 
 func newRDNS(res Resolver, now func() time.Time) *rdnsCache {
@@ -167,6 +195,7 @@ var siteKey = netip.MustParsePrefix("0.0.0.0/0")
 // when the site's budget allows.
 func (c *rdnsCache) lookup(ctx context.Context, a netip.Addr) *rdnsView {
 	if !geoip.Public(a) {
+		c.counts[rdnsPrivate].Add(1)
 		return &rdnsView{Note: "No public name: not a public address."}
 	}
 	now := c.now()
@@ -174,9 +203,11 @@ func (c *rdnsCache) lookup(ctx context.Context, a netip.Addr) *rdnsView {
 	e, ok := c.m[a]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		c.counts[rdnsCached].Add(1)
 		return &rdnsView{Names: e.names, Note: e.note}
 	}
 	if ok, _ := c.limit.Allow(siteKey); !ok {
+		c.counts[rdnsLimited].Add(1)
 		return &rdnsView{Note: "Too many lookups right now; try again in a minute."}
 	}
 	ctx, cancel := context.WithTimeout(ctx, rdnsTimeout)
@@ -192,12 +223,14 @@ func (c *rdnsCache) lookup(ctx context.Context, a netip.Addr) *rdnsView {
 			e.names = append(e.names, n)
 		}
 	}
+	result := rdnsName
 	if len(e.names) == 0 {
-		e.note = "No reverse DNS name."
+		result, e.note = rdnsNone, "No reverse DNS name."
 		if err != nil && !isNotFound(err) {
-			e.note, e.expires = "The lookup failed; try again later.", now.Add(rdnsFailTTL)
+			result, e.note, e.expires = rdnsFailed, "The lookup failed; try again later.", now.Add(rdnsFailTTL)
 		}
 	}
+	c.counts[result].Add(1)
 	c.mu.Lock()
 	if len(c.m) >= rdnsMaxEntries {
 		// Expired entries first, then any, down to three quarters, so

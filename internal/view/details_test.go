@@ -395,6 +395,16 @@ func TestReverseDNS(t *testing.T) {
 	if n := e.dns.queries(); n > rdnsBurst+before {
 		t.Errorf("%d DNS queries, the budget allows %d", n-before, rdnsBurst)
 	}
+	// Every outcome is counted for /metrics.
+	got := e.v.ReverseDNSLookups()
+	// 10 lookups: 2 names, 1 + 5 without one, 2 failures (the failing
+	// server, the hostile name); then the budget is spent.
+	want := map[string]uint64{"name": 2, "none": 1 + 5, "failed": 2, "cached": 1, "private": 1, "limited": 7}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("ReverseDNSLookups()[%q] = %d, want %d (all: %v)", k, got[k], n, got)
+		}
+	}
 }
 
 // deadlineResolver records the deadline each lookup got.
