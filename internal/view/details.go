@@ -210,7 +210,9 @@ func (c *rdnsCache) lookup(ctx context.Context, a netip.Addr) *rdnsView {
 		c.counts[rdnsLimited].Add(1)
 		return &rdnsView{Note: "Too many lookups right now; try again in a minute."}
 	}
-	ctx, cancel := context.WithTimeout(ctx, rdnsTimeout)
+	// The answer is cached for everyone: a visitor who leaves must not
+	// cut it short and leave a failure behind.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rdnsTimeout)
 	defer cancel()
 	names, err := c.res.LookupAddr(ctx, a.String())
 	e = rdnsEntry{expires: now.Add(rdnsTTL)}

@@ -411,6 +411,9 @@ func TestReverseDNS(t *testing.T) {
 type deadlineResolver struct{ deadline time.Duration }
 
 func (d *deadlineResolver) LookupAddr(ctx context.Context, _ string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return nil, errors.New("no deadline")
@@ -429,6 +432,13 @@ func TestReverseDNSBounded(t *testing.T) {
 	}
 	if r.deadline <= 0 || r.deadline > rdnsTimeout {
 		t.Errorf("lookup deadline %v, want at most %v", r.deadline, rdnsTimeout)
+	}
+	// A visitor who leaves does not cut short the lookup that everyone
+	// will see from the cache.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := c.lookup(ctx, listed6); len(got.Names) != 1 {
+		t.Errorf("lookup after the visitor left = %+v", got)
 	}
 }
 
