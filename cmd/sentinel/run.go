@@ -127,6 +127,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 	srv.Greylist().SetLayout(vs.view.Wrap)
 	corpus.Register(srv.Mux())
 	corpus.RegisterPages(srv.Mux(), vs.view.Wrap)
+	vs.view.SetPasswords(corpus)
 	registerViewMetrics(srv, vs, rec)
 	// The recorder outlives ctx: it writes what the server flushes while
 	// it shuts down, then stops when stop cancels it.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/asn"
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/live"
@@ -122,6 +123,8 @@ func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maint
 		Site:             v.site,
 		GeoIPAttribution: attribution(vs.geo),
 		Links:            links,
+		Countries:        vs.geo,
+		Networks:         asn.Lazy{},
 	})
 	if err != nil {
 		return fail(err)

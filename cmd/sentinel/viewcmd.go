@@ -113,6 +113,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer tail.corpus.Close()
 	tail.corpus.Register(mux)
 	tail.corpus.RegisterPages(mux, vs.view.Wrap)
+	vs.view.SetPasswords(tail.corpus)
 	if greylistDir != "" {
 		gs, err := greylist.Open(greylistDir, greylist.Options{ReadOnly: true, LicenseURL: grey.LicenseURL,
 			Attribution: grey.Attribution, Logger: log})

@@ -35,4 +35,6 @@ func registerViewMetrics(srv *server.Server, vs *viewStack, rec *recorder.Record
 	c("sentinel_view_cache_hits_total", "Resource requests served from the cache.", func() float64 { return float64(vs.engine.Stats().Hits) })
 	c("sentinel_view_cache_misses_total", "Resource requests that waited for a computation.", func() float64 { return float64(vs.engine.Stats().Misses) })
 	g("sentinel_view_cached_resources", "Resources held in the cache.", func() float64 { return float64(vs.engine.Stats().Cached) })
+	r.CounterMapFunc("sentinel_view_rdns_lookups_total", "Reverse DNS lookups visitors asked for on attacker pages, by result: name, none (no PTR record), failed (resolver error or timeout), limited (the site's budget was spent), cached, private (not looked up).",
+		"result", vs.view.ReverseDNSLookups)
 }

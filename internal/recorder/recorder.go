@@ -123,7 +123,7 @@ func (r *Recorder) add(e *events.Event) {
 	t := time.Unix(0, e.Time).UTC()
 	if e.Type == events.FwlogsPacket {
 		if d := e.Details; d != nil && d.LocalPort != 0 {
-			r.pending.Ports = append(r.pending.Ports, store.Port{Time: t, Port: d.LocalPort, Protocol: protocol(d.Protocol)})
+			r.pending.Ports = append(r.pending.Ports, store.Port{Time: t, Port: d.LocalPort, Protocol: protocol(d.Protocol), IP: e.Addr})
 		}
 		return
 	}
@@ -143,7 +143,8 @@ func (r *Recorder) add(e *events.Event) {
 	}
 	r.pending.Incidents = append(r.pending.Incidents, inc)
 	if d := e.Details; d != nil && (d.Username != "" || d.Password != "") {
-		r.pending.Passwords = append(r.pending.Passwords, store.Password{Time: t, Trap: trap, Username: d.Username, Password: d.Password})
+		r.pending.Passwords = append(r.pending.Passwords, store.Password{Time: t, Trap: trap, Username: d.Username, Password: d.Password,
+			IP: e.Addr, Country: inc.Country})
 		if r.o.Passwords != nil && d.Password != "" {
 			r.o.Passwords(trap, d.Password)
 		}

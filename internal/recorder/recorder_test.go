@@ -89,6 +89,14 @@ func TestEventsBecomeRows(t *testing.T) {
 	if rows := q(store.Query{Table: store.Ports, GroupBy: []store.Dim{store.DimProtocol, store.DimPort}}); len(rows) != 1 || rows[0].Keys[0] != "TCP" || rows[0].Keys[1] != "22" {
 		t.Fatalf("ports %v", rows)
 	}
+	// Passwords and ports keep the attacker's address (and a password its
+	// country), for the detail pages.
+	if rows := q(store.Query{Table: store.Passwords, GroupBy: []store.Dim{store.DimIP, store.DimCountry}}); len(rows) != 1 || rows[0].Keys[0] != "1.1.1.1" || rows[0].Keys[1] != wantCountry {
+		t.Fatalf("password addresses %v", rows)
+	}
+	if rows := q(store.Query{Table: store.Ports, IP: attacker, GroupBy: []store.Dim{store.DimPort}}); len(rows) != 1 || rows[0].Keys[0] != "22" {
+		t.Fatalf("ports of the attacker %v", rows)
+	}
 	if len(pw) != 1 || pw[0] != "minipot_telnet:<script>alert(1)</script>" {
 		t.Fatalf("password feed %v", pw)
 	}

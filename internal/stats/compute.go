@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,8 @@ func compute(ctx context.Context, st store.Store, req Request, now time.Time, se
 		out.Data, err = list(ctx, st, q, res)
 	case Map:
 		out.Data, err = countryMap(ctx, st, q)
+	case Seen:
+		out.Data, err = seen(ctx, st, q, p)
 	default:
 		err = fmt.Errorf("stats: resource %s has no shape", res.Name)
 	}
@@ -201,7 +204,9 @@ func countryMap(ctx context.Context, st store.Store, q store.Query) (map[string]
 }
 
 // dropUnknown removes the unknown country from country rankings (the
-// reference's NULL country broke its pages) and keeps at most limit rows.
+// reference's NULL country broke its pages) and the unknown address "::"
+// (password and port rows stored before they carried one) from address
+// rankings, and keeps at most limit rows.
 func dropUnknown(res *Resource, rows []store.Row, limit int) []store.Row {
 	if len(res.GroupBy) == 1 && res.GroupBy[0] == store.DimCountry {
 		kept := rows[:0]
@@ -212,10 +217,60 @@ func dropUnknown(res *Resource, rows []store.Row, limit int) []store.Row {
 		}
 		rows = kept
 	}
+	if i := slices.Index(res.GroupBy, store.DimIP); i >= 0 {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.Keys[i] != "::" {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
 	if limit > 0 && len(rows) > limit {
 		rows = rows[:limit]
 	}
 	return rows
+}
+
+// seen finds the first and last bucket of the window with rows, at the
+// resolution of the period's precision (a minute for raw rows): a period
+// has at most a few hundred such buckets.
+func seen(ctx context.Context, st store.Store, q store.Query, p Period) (any, error) {
+	q.Bucket = p.Precision.Width()
+	if q.Bucket == 0 {
+		q.Bucket = time.Minute
+	}
+	q.GroupBy = nil
+	rows, err := st.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out *SeenData
+	for _, r := range rows {
+		if r.Value <= 0 {
+			continue
+		}
+		if out == nil {
+			out = &SeenData{First: r.Bucket, Last: r.Bucket.Add(q.Bucket)}
+		}
+		out.First = minTime(out.First, r.Bucket)
+		if end := r.Bucket.Add(q.Bucket); end.After(out.Last) {
+			out.Last = end
+		}
+	}
+	if out == nil {
+		return nil, nil
+	}
+	// The last bucket may still be running (raw rows): never in the future.
+	out.Last = minTime(out.Last, q.To)
+	return *out, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // label is the display form of a group: ports as "TCP/22", others their

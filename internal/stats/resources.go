@@ -27,6 +27,10 @@ const (
 	List
 	// Map: {"CN": 12, ...}: every country.
 	Map
+	// Seen: {"first": t0, "last": t1}, the start of the first and the end
+	// of the last store bucket (of the period's precision, a minute for
+	// raw rows) with a row in the window; null when there is none.
+	Seen
 )
 
 // Param is what a resource needs besides a period.
@@ -103,6 +107,14 @@ func init() {
 	add(Resource{Name: "top_passwords_by_usages_graph", Table: pw, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimPassword), Limit: 7})
 	add(Resource{Name: "selected_password_by_usages_graph", Table: pw, Shape: Graph, Measure: count, Param: NeedsPassword})
 	add(Resource{Name: "logins_of_password_by_usages_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername), Fields: F("username"), Limit: 30, Param: NeedsPassword})
+	// The detail pages: what one address did, who tried one password.
+	add(Resource{Name: "selected_attacker_seen", Table: inc, Shape: Seen, Measure: count, Param: NeedsIP})
+	add(Resource{Name: "selected_attacker_traps_list", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimTrap, store.DimAction), Fields: F("source", "action"), Limit: 30, Param: NeedsIP})
+	add(Resource{Name: "selected_attacker_passwords_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimPassword), Fields: F("password"), Limit: 30, Param: NeedsIP})
+	add(Resource{Name: "selected_attacker_usernames_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimUsername), Fields: F("username"), Limit: 30, Param: NeedsIP})
+	add(Resource{Name: "selected_attacker_ports_list", Table: ports, Shape: List, Measure: count, GroupBy: D(store.DimProtocol, store.DimPort), Fields: F("port"), Limit: 30, Param: NeedsIP})
+	add(Resource{Name: "attackers_of_password_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimIP, store.DimCountry), Fields: F("ip", "country"), Limit: 30, Param: NeedsPassword})
+	add(Resource{Name: "countries_of_password_list", Table: pw, Shape: List, Measure: count, GroupBy: D(store.DimCountry), Fields: F("country"), Limit: 30, Param: NeedsPassword})
 }
 
 // Names returns every resource name, sorted.
@@ -175,6 +187,13 @@ type Result struct {
 type GraphPoint struct {
 	Bucket string `json:"bucket"`
 	Count  int64  `json:"count"`
+}
+
+// SeenData is a Seen resource: when the address was first and last seen
+// in the window, to the resolution of the store's buckets.
+type SeenData struct {
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
 // MultiGraphData is a MultiGraph: Data items hold "bucket" and the counts

@@ -86,8 +86,8 @@ func (t Table) String() string {
 }
 
 // Dim is a grouping column. Not every table has every column:
-// Incidents: IP, Country, Trap, Action, Device (serial); Passwords: Trap,
-// Username, Password; Ports: Port, Protocol.
+// Incidents: IP, Country, Trap, Action, Device (serial); Passwords: IP,
+// Country, Trap, Username, Password; Ports: IP, Port, Protocol.
 type Dim int
 
 // Dimensions.
@@ -129,7 +129,7 @@ type Query struct {
 	GroupBy []Dim
 	Measure Measure
 	// Filters.
-	IP       netip.Addr // incidents of one address
+	IP       netip.Addr // rows of one attacker address (any table)
 	Password *string    // passwords rows of one password
 	// DeviceTokens, when not nil, restricts incidents to devices with
 	// these tokens (an empty slice matches nothing).
@@ -145,8 +145,9 @@ type Query struct {
 	Limit int
 }
 
-// Row is one result. Keys follow Query.GroupBy; an unknown country is "".
-// Port keys are decimal numbers.
+// Row is one result. Keys follow Query.GroupBy; an unknown country is "",
+// an unknown address (password and port rows stored before they carried
+// one) is "::". Port keys are decimal numbers.
 type Row struct {
 	Bucket time.Time // start of the bucket; zero without Query.Bucket
 	Keys   []string
@@ -182,6 +183,11 @@ type Password struct {
 	Time               time.Time
 	Trap               string
 	Username, Password string
+	// IP is the attacker's address and Country its country ("" if
+	// unknown), for the attacker's and the password's detail pages. The
+	// zero IP is stored as "::" (unknown).
+	IP      netip.Addr
+	Country string
 }
 
 // Port is one packet a router's firewall logged: the port attacked.
@@ -189,6 +195,8 @@ type Port struct {
 	Time     time.Time
 	Port     uint16
 	Protocol string // TCP, UDP or other
+	// IP is the scanner's address; the zero IP is stored as "::".
+	IP netip.Addr
 }
 
 // Device is a probe known to the store.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dynfw/sentinel/internal/stats"
 )
@@ -187,7 +188,8 @@ func (c *csvWriter) flush() error { return c.w.Flush() }
 
 // writeCSV writes any shape as CSV: Graph "bucket,count"; MultiGraph
 // "bucket" and one column per label (in the resource's label order);
-// List its fields and "count"; Map "country,count" by count descending.
+// List its fields and "count"; Map "country,count" by count descending;
+// Seen "first,last" (RFC 3339, no row when never seen).
 func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data any) {
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -227,6 +229,11 @@ func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data an
 		row("country", "count")
 		for _, m := range mapRows(mapData(data)) {
 			row(m.Code, i64(m.Count))
+		}
+	case stats.Seen:
+		row("first", "last")
+		if sd, ok := seenData(data); ok {
+			row(sd.First.UTC().Format(time.RFC3339), sd.Last.UTC().Format(time.RFC3339))
 		}
 	}
 	cw.flush()

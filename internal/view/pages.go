@@ -200,10 +200,13 @@ func (v *View) ports(w http.ResponseWriter, r *http.Request, pd *pageData) {
 // attackerView is the attacker details page.
 type attackerView struct {
 	Addr, RDAP string
+	Address    *addressView
 	// HasExplain: Options.Explain is set. Known: the scorer knows the
 	// address. Failed: Explain returned an error.
 	HasExplain, Known, Failed bool
 	X                         *explainView
+	// Sentence is the explanation told in one sentence.
+	Sentence string
 }
 
 type explainView struct {
@@ -282,8 +285,26 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 	pd.Title = "Attacker " + s
 	pd.crumb("Attackers", "/attackers/?period="+pd.Period)
 	pd.crumb(s, "")
-	av := &attackerView{Addr: s, RDAP: "https://client.rdap.org/?type=ip&object=" + url.QueryEscape(s)}
+	av := &attackerView{Addr: s, RDAP: "https://client.rdap.org/?type=ip&object=" + url.QueryEscape(s),
+		Address: v.newAddressView(addr, pd.Period)}
 	pd.Attacker = av
+	// Reverse DNS only when the visitor asks (the page's link).
+	var rdnsc chan *rdnsView
+	if r.URL.Query().Get("dns") == "1" {
+		rdnsc = make(chan *rdnsView, 1)
+		go func() { rdnsc <- v.rdns.lookup(r.Context(), addr) }()
+	}
+	seenc := make(chan stats.SeenData, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(r.Context(), v.o.PageWait)
+		defer cancel()
+		res, err := v.o.Source.Resource(ctx, stats.Request{Name: "selected_attacker_seen", Period: pd.Period, IP: addr})
+		var sd stats.SeenData
+		if err == nil {
+			sd, _ = seenData(res.Data)
+		}
+		seenc <- sd
+	}()
 	type exRes struct {
 		x   *scoring.Explanation
 		err error
@@ -300,6 +321,10 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 	}
 	pd.Widgets = v.fetchAll(r.Context(), pd.Period, stats.Request{IP: addr}, []spec{
 		{"selected_attacker_incidents_graph", "Events", "Events"},
+		{"selected_attacker_traps_list", "Traps and actions", "Events"},
+		{"selected_attacker_ports_list", "Ports scanned", "Scans"},
+		{"selected_attacker_passwords_list", "Passwords tried", "Usages"},
+		{"selected_attacker_usernames_list", "Usernames tried", "Usages"},
 	})
 	if av.HasExplain {
 		res := <-exc
@@ -309,7 +334,14 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 			av.Failed = true
 		case res.x != nil:
 			av.Known, av.X = true, newExplainView(res.x)
+			av.Sentence = dynfwSentence(res.x, v.o.Now())
 		}
+	}
+	if sd := <-seenc; !sd.First.IsZero() {
+		av.Address.Seen, av.Address.First, av.Address.Last = true, newTimeView(sd.First), newTimeView(sd.Last)
+	}
+	if rdnsc != nil {
+		av.Address.RDNS = <-rdnsc
 	}
 	v.render(w, r, "attacker", pd, http.StatusOK)
 }
@@ -334,7 +366,11 @@ func decodePassword(s string) (string, bool) {
 	return "", false
 }
 
-type passwordView struct{ Password string }
+type passwordView struct {
+	Password string
+	// Checker is what the password checker knows (nil: no checker).
+	Checker *passwordFacts
+}
 
 func (v *View) passwordDetails(w http.ResponseWriter, r *http.Request, pd *pageData) {
 	pw, ok := decodePassword(r.PathValue("b64"))
@@ -345,10 +381,12 @@ func (v *View) passwordDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 	pd.Title = "Password " + cut(pw, 40)
 	pd.crumb("Passwords", "/passwords/?period="+pd.Period)
 	pd.crumb(cut(pw, cutLen), "")
-	pd.Password = &passwordView{Password: xmlSafe(pw)}
+	pd.Password = &passwordView{Password: xmlSafe(pw), Checker: v.passwordFacts(pw)}
 	pd.Widgets = v.fetchAll(r.Context(), pd.Period, stats.Request{Password: pw}, []spec{
 		{"selected_password_by_usages_graph", "Usages", "Usages"},
 		{"logins_of_password_by_usages_list", "Usernames used with this password", "Usages"},
+		{"attackers_of_password_list", "Addresses that tried it", "Usages"},
+		{"countries_of_password_list", "Countries that tried it", "Usages"},
 	})
 	v.render(w, r, "password", pd, http.StatusOK)
 }

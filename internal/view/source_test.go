@@ -117,6 +117,8 @@ func (f *fakeSource) Resource(ctx context.Context, req stats.Request) (stats.Res
 		out.Data = rows
 	case stats.Map:
 		out.Data = map[string]int64{"CN": 12000, "US": 3100, "CZ": 42, "RU": 900, "XK": 3}
+	case stats.Seen:
+		out.Data = stats.SeenData{First: end.Add(-p.Span / 2), Last: end}
 	}
 	return out, nil
 }

@@ -19,10 +19,13 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/ratelimit"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
@@ -142,6 +145,15 @@ type Options struct {
 	Site Site
 	// Now is the clock, for tests.
 	Now func() time.Time
+
+	// The detail pages. Countries and Networks give an address's
+	// country (geoip.DB) and network owner (asn.Default()); nil hides
+	// them. Resolver answers the reverse DNS lookups visitors ask for
+	// (default net.DefaultResolver). The password checker is set with
+	// SetPasswords.
+	Countries geoip.DB
+	Networks  NetworkDB
+	Resolver  Resolver
 }
 
 // View serves Sentinel View. Create it with New and mount it with Register.
@@ -154,6 +166,8 @@ type View struct {
 	onDemand *ratelimit.Limiter
 	cop      *http.CrossOriginProtection
 	world    *worldMap
+	rdns     *rdnsCache
+	checker  atomic.Pointer[PasswordChecker]
 }
 
 // New checks the options and prepares the templates and the map.
@@ -209,6 +223,11 @@ func New(o Options) (*View, error) {
 		cop:      http.NewCrossOriginProtection(),
 		world:    world,
 	}
+	res := o.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	v.rdns = newRDNS(res, o.Now)
 	return v, nil
 }
 

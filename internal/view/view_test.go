@@ -615,14 +615,16 @@ func TestExplain(t *testing.T) {
 		}
 	})
 	_, body := e.get(nil, "/attackers/details/ip/192.0.2.1?period=1w")
-	wantContains(t, body, "Listed on the DynFW blocklist for telnet_login since 2025-01-20 09:00:00 UTC.",
+	// The headline is a sentence; the full explanation follows it.
+	wantContains(t, body, `<p class="status listed">Listed since 09:00 UTC: 7 telnet logins and 1 &lt;b&gt;x&lt;/b&gt; event in 1 hour (score 12.5, threshold 10).</p>`,
+		"<summary>Full explanation</summary>", "Listed since 2025-01-20 09:00:00 UTC: telnet_login",
 		"12.50 (enters the list at 10.00, leaves below 5.00)", "2025-01-21 09:00:00 UTC", "brute-force, scan",
-		"at least 16", "<td>telnet_login</td><td class=\"num\">7</td>", "&lt;b&gt;x&lt;/b&gt;", "ftp_login", "expired", "ongoing",
+		"at least 16", `<td>Telnet honeypot: login attempt <small class="raw">telnet_login</small></td><td class="num">7</td>`, "&lt;b&gt;x&lt;/b&gt;", "ftp_login", "expired", "ongoing",
 		"<dt>Offences</dt><dd>2</dd>", "<dt>First seen</dt><dd>2025-01-20 08:00:00 UTC</dd>")
 	_, body = e.get(nil, "/attackers/details/ip/10.0.0.1?period=1w")
-	wantContains(t, body, "Never listed: non-global address.")
+	wantContains(t, body, "Never listed: a private or reserved address, which DynFW never publishes (no events remembered).", "Never listed: non-global address")
 	_, body = e.get(nil, "/attackers/details/ip/198.51.100.1?period=1w")
-	wantContains(t, body, "DynFW has no record of this address.")
+	wantContains(t, body, "Not listed: DynFW has no record of this address.")
 	_, body = e.get(nil, "/attackers/details/ip/192.0.2.99?period=1w")
 	wantContains(t, body, "The DynFW explanation is not available right now.")
 

@@ -155,7 +155,7 @@ var hypertables = func() map[string][2]any {
 	m := map[string][2]any{
 		"incidents": {"time", 7 * 86400}, "passwords": {"time", 7 * 86400}, "ports": {"time", 7 * 86400},
 	}
-	for _, b := range []string{"incidents", "incidents_ta", "incidents_c", "incidents_dev", "incidents_devt", "incidents_devc", "incidents_ip", "passwords", "passwords_pw", "passwords_pu", "ports", "ports_p"} {
+	for _, b := range []string{"incidents", "incidents_ta", "incidents_c", "incidents_dev", "incidents_devt", "incidents_devc", "incidents_ip", "incidents_ipt", "passwords", "passwords_pw", "passwords_pu", "passwords_ip", "ports", "ports_p", "ports_ip"} {
 		m[b+"_15m"] = [2]any{"bucket", 7 * 86400}
 		m[b+"_1h"] = [2]any{"bucket", 30 * 86400}
 		m[b+"_1d"] = [2]any{"bucket", 365 * 86400}

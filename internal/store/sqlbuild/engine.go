@@ -178,10 +178,10 @@ func (e *Engine) Insert(ctx context.Context, b *store.Batch) error {
 			rows := make([][]any, len(b.Passwords))
 			for i, pw := range b.Passwords {
 				ts := pw.Time.Unix()
-				rows[i] = []any{ts, pw.Trap, pw.Username, pw.Password}
+				rows[i] = []any{ts, pw.Trap, pw.Username, pw.Password, IPBytes(pw.IP), pw.Country}
 				mark(store.Passwords, ts)
 			}
-			if err := e.B.BulkInsert(ctx, tx, "passwords", []string{"time", "trap", "username", "password"}, rows); err != nil {
+			if err := e.B.BulkInsert(ctx, tx, "passwords", []string{"time", "trap", "username", "password", "ip", "country"}, rows); err != nil {
 				return fmt.Errorf("insert passwords: %w", err)
 			}
 		}
@@ -189,10 +189,10 @@ func (e *Engine) Insert(ctx context.Context, b *store.Batch) error {
 			rows := make([][]any, len(b.Ports))
 			for i, pt := range b.Ports {
 				ts := pt.Time.Unix()
-				rows[i] = []any{ts, int64(pt.Port), NormProtocol(pt.Protocol)}
+				rows[i] = []any{ts, int64(pt.Port), NormProtocol(pt.Protocol), IPBytes(pt.IP)}
 				mark(store.Ports, ts)
 			}
-			if err := e.B.BulkInsert(ctx, tx, "ports", []string{"time", "port", "protocol"}, rows); err != nil {
+			if err := e.B.BulkInsert(ctx, tx, "ports", []string{"time", "port", "protocol", "ip"}, rows); err != nil {
 				return fmt.Errorf("insert ports: %w", err)
 			}
 		}

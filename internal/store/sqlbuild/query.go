@@ -42,8 +42,8 @@ func isText(d store.Dim) bool { return d != store.DimIP && d != store.DimPort }
 
 var tableDims = map[store.Table][]store.Dim{
 	store.Incidents: {store.DimIP, store.DimCountry, store.DimTrap, store.DimAction, store.DimDevice},
-	store.Passwords: {store.DimTrap, store.DimUsername, store.DimPassword},
-	store.Ports:     {store.DimPort, store.DimProtocol},
+	store.Passwords: {store.DimIP, store.DimCountry, store.DimTrap, store.DimUsername, store.DimPassword},
+	store.Ports:     {store.DimIP, store.DimPort, store.DimProtocol},
 }
 
 // plan is a validated query: which table to read and how.
@@ -79,9 +79,6 @@ func check(q *store.Query) (plan, error) {
 		}
 	default:
 		return pl, badQuery("unknown measure %d", q.Measure)
-	}
-	if q.IP.IsValid() && q.Table != store.Incidents {
-		return pl, badQuery("an address filter needs the incidents table")
 	}
 	if q.DeviceTokens != nil && q.Table != store.Incidents {
 		return pl, badQuery("a device filter needs the incidents table")
@@ -120,13 +117,16 @@ func check(q *store.Query) (plan, error) {
 		}
 		pl.rollup, pl.timeCol = true, "bucket"
 		base := rawName(q.Table)
+		needIP := q.Measure == store.DistinctIPs || q.IP.IsValid() || slices.Contains(q.GroupBy, store.DimIP)
 		if q.Table == store.Incidents {
-			needIP := q.Measure == store.DistinctIPs || q.IP.IsValid() || slices.Contains(q.GroupBy, store.DimIP)
 			needDev := q.DeviceTokens != nil || slices.Contains(q.GroupBy, store.DimDevice)
 			needTA := slices.Contains(q.GroupBy, store.DimTrap) || slices.Contains(q.GroupBy, store.DimAction)
+			needC := slices.Contains(q.GroupBy, store.DimCountry)
 			switch {
-			case needIP && (needDev || needTA):
-				return pl, badQuery("at precision %v attacker addresses are kept with the country only, not with the trap, action or device", q.Precision)
+			case needIP && (needDev || needTA && needC):
+				return pl, badQuery("at precision %v attacker addresses are kept with the country, or with the trap and action, not with the device or both", q.Precision)
+			case needIP && needTA:
+				base = "incidents_ipt"
 			case needIP:
 				base = "incidents_ip"
 			case needDev && !slices.Contains(q.GroupBy, store.DimCountry) && !slices.Contains(q.GroupBy, store.DimAction):
@@ -141,10 +141,19 @@ func check(q *store.Query) (plan, error) {
 				base = "incidents_c"
 			}
 		}
-		if q.Table == store.Ports && !slices.Contains(q.GroupBy, store.DimPort) {
+		if q.Table == store.Ports && needIP {
+			base = "ports_ip"
+		} else if q.Table == store.Ports && !slices.Contains(q.GroupBy, store.DimPort) {
 			base = "ports_p"
 		}
-		if q.Table == store.Passwords && !slices.Contains(q.GroupBy, store.DimTrap) {
+		needIPC := needIP || slices.Contains(q.GroupBy, store.DimCountry)
+		switch {
+		case q.Table != store.Passwords:
+		case needIPC && slices.Contains(q.GroupBy, store.DimTrap):
+			return pl, badQuery("at precision %v the addresses of passwords are kept without the trap", q.Precision)
+		case needIPC:
+			base = "passwords_ip"
+		case !slices.Contains(q.GroupBy, store.DimTrap):
 			base = "passwords_pu"
 			if !slices.Contains(q.GroupBy, store.DimUsername) {
 				base = "passwords_pw"

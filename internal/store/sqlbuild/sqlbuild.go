@@ -17,12 +17,17 @@
 // Times are truncated to whole seconds.
 //
 // Known limits, by design:
-//   - At a rollup precision, a query that needs the attacker address
-//     (DistinctIPs, DimIP, an IP filter) cannot also group by trap, action
-//     or device, or filter by device: the per-address rollup keeps the
-//     country only, because adding the device would make it as large as
-//     the raw table. Such queries fail with store.ErrBadQuery; the view
-//     runs none of them. Raw precision answers everything.
+//   - At a rollup precision, a query of incidents that needs the attacker
+//     address (DistinctIPs, DimIP, an IP filter) cannot also group by
+//     device or filter by device, nor group by the country together with
+//     the trap or action: the per-address rollups keep the country, or the
+//     trap and action, because adding the device would make them as large
+//     as the raw table. Likewise a query of passwords that needs the
+//     address cannot group by trap. Such queries fail with
+//     store.ErrBadQuery; the view runs none of them. Raw precision answers
+//     everything.
+//   - Password and port rows stored before they carried the attacker's
+//     address (migration 3) have the address "::" and country "".
 //   - A late row older than the raw retention (3 days by default) stays
 //     out of the rollups: its bucket can no longer be recomputed from raw
 //     rows, and recomputing it would lose the rows already deleted.
@@ -155,14 +160,22 @@ var families = []family{
 	// Per attacker address: exact distinct counts, top attackers, one
 	// attacker's graph.
 	{store.Incidents, "incidents_ip", []string{"ip", "country"}},
+	// Per attacker address and trap: the traps and actions of one
+	// attacker (its detail page).
+	{store.Incidents, "incidents_ipt", []string{"ip", "trap", "action"}},
 	{store.Passwords, "passwords", []string{"trap", "username", "password"}},
 	// Without the trap, and per password alone: one password's graph and
 	// logins, the sliding windows.
 	{store.Passwords, "passwords_pu", []string{"password", "username"}},
 	{store.Passwords, "passwords_pw", []string{"password"}},
+	// Per attacker address: the credentials one address tried, the
+	// addresses and countries that tried one password.
+	{store.Passwords, "passwords_ip", []string{"ip", "country", "username", "password"}},
 	{store.Ports, "ports", []string{"port", "protocol"}},
 	// Ports by protocol only: totals without a thousand ports per bucket.
 	{store.Ports, "ports_p", []string{"protocol"}},
+	// Per scanner address: the ports one address scanned.
+	{store.Ports, "ports_ip", []string{"ip", "protocol", "port"}},
 }
 
 func familiesOf(t store.Table) []family {

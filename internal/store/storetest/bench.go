@@ -101,7 +101,7 @@ func (g *Generator) Batch(from, to time.Time, n int) *store.Batch {
 			Trap: tr.trap, Action: tr.action, IP: g.ip(ipi), Country: g.country(ipi)})
 		if g.r.IntN(10) < 3 {
 			b.Passwords = append(b.Passwords, store.Password{Time: t, Trap: tr.trap, Username: "user" + strconv.FormatUint(g.userZ.Uint64(), 10),
-				Password: "pw" + strconv.FormatUint(g.passZ.Uint64(), 36)})
+				Password: "pw" + strconv.FormatUint(g.passZ.Uint64(), 36), IP: g.ip(ipi), Country: g.country(ipi)})
 		}
 		if g.r.IntN(2) == 0 {
 			proto := "TCP"
@@ -110,7 +110,7 @@ func (g *Generator) Batch(from, to time.Time, n int) *store.Batch {
 			} else if x < 4 {
 				proto = "UDP"
 			}
-			b.Ports = append(b.Ports, store.Port{Time: t, Port: g.ports[g.port.Uint64()], Protocol: proto})
+			b.Ports = append(b.Ports, store.Port{Time: t, Port: g.ports[g.port.Uint64()], Protocol: proto, IP: g.ip(ipi)})
 		}
 	}
 	return b

@@ -52,22 +52,33 @@ func (m *Model) rows(t store.Table) []mrow {
 	switch t {
 	case store.Incidents:
 		for _, in := range m.Incidents {
-			ip := in.IP.Unmap().String()
+			ip := addrKey(in.IP)
 			out = append(out, mrow{t: in.Time.Unix(), ip: ip, tok: in.Token, keys: map[store.Dim]string{
 				store.DimIP: ip, store.DimCountry: in.Country, store.DimTrap: in.Trap, store.DimAction: in.Action, store.DimDevice: in.Serial}})
 		}
 	case store.Passwords:
 		for _, p := range m.Passwords {
-			out = append(out, mrow{t: p.Time.Unix(), pw: p.Password, keys: map[store.Dim]string{
+			ip := addrKey(p.IP)
+			out = append(out, mrow{t: p.Time.Unix(), pw: p.Password, ip: ip, keys: map[store.Dim]string{
+				store.DimIP: ip, store.DimCountry: p.Country,
 				store.DimTrap: p.Trap, store.DimUsername: p.Username, store.DimPassword: p.Password}})
 		}
 	case store.Ports:
 		for _, p := range m.Ports {
-			out = append(out, mrow{t: p.Time.Unix(), keys: map[store.Dim]string{
-				store.DimPort: strconv.Itoa(int(p.Port)), store.DimProtocol: proto(p.Protocol)}})
+			ip := addrKey(p.IP)
+			out = append(out, mrow{t: p.Time.Unix(), ip: ip, keys: map[store.Dim]string{
+				store.DimIP: ip, store.DimPort: strconv.Itoa(int(p.Port)), store.DimProtocol: proto(p.Protocol)}})
 		}
 	}
 	return out
+}
+
+// addrKey is the Row key of a stored address: "::" for none.
+func addrKey(a netip.Addr) string {
+	if !a.IsValid() {
+		return "::"
+	}
+	return a.Unmap().String()
 }
 
 // CompareKey orders two keys of a dimension the way the stores do: ports

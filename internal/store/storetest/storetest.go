@@ -86,9 +86,15 @@ func Gen(r *rand.Rand, from, to time.Time, n int) *store.Batch {
 			IP: ip(r.IntN(40)), Country: countries[r.IntN(len(countries))]})
 	}
 	for range n / 2 {
+		// One in eight rows without an address, as stored before
+		// password and port rows carried one.
+		a, c := ip(r.IntN(40)), countries[r.IntN(len(countries))]
+		if r.IntN(8) == 0 {
+			a, c = netip.Addr{}, ""
+		}
 		b.Passwords = append(b.Passwords, store.Password{Time: at(), Trap: traps[r.IntN(4)][0],
-			Username: usernames[r.IntN(len(usernames))], Password: passwords[r.IntN(len(passwords))]})
-		b.Ports = append(b.Ports, store.Port{Time: at(), Port: ports[r.IntN(len(ports))], Protocol: protocols[r.IntN(len(protocols))]})
+			Username: usernames[r.IntN(len(usernames))], Password: passwords[r.IntN(len(passwords))], IP: a, Country: c})
+		b.Ports = append(b.Ports, store.Port{Time: at(), Port: ports[r.IntN(len(ports))], Protocol: protocols[r.IntN(len(protocols))], IP: ip(r.IntN(40))})
 	}
 	return b
 }
@@ -171,23 +177,32 @@ func check(t *testing.T, s store.Store, m *Model, q store.Query) {
 }
 
 // servable reports whether a rollup precision can answer q: attacker
-// addresses are kept with the country only.
+// addresses of incidents are kept with the country, or with the trap and
+// action, never with the device; those of passwords without the trap.
 func servable(q store.Query) bool {
-	if q.Precision == store.Raw || q.Table != store.Incidents {
+	if q.Precision == store.Raw {
 		return true
 	}
 	needIP := q.Measure == store.DistinctIPs || q.IP.IsValid() || slices.Contains(q.GroupBy, store.DimIP)
-	other := q.DeviceTokens != nil || slices.ContainsFunc(q.GroupBy, func(d store.Dim) bool {
-		return d == store.DimTrap || d == store.DimAction || d == store.DimDevice
-	})
-	return !(needIP && other)
+	has := func(d store.Dim) bool { return slices.Contains(q.GroupBy, d) }
+	switch q.Table {
+	case store.Incidents:
+		needTA := has(store.DimTrap) || has(store.DimAction)
+		return !needIP || !(q.DeviceTokens != nil || has(store.DimDevice) || needTA && has(store.DimCountry))
+	case store.Passwords:
+		return !((needIP || has(store.DimCountry)) && has(store.DimTrap))
+	}
+	return true
 }
 
 var groupBys = map[store.Table][][]store.Dim{
 	store.Incidents: {nil, {store.DimCountry}, {store.DimTrap}, {store.DimAction}, {store.DimTrap, store.DimAction},
-		{store.DimIP}, {store.DimDevice}, {store.DimCountry, store.DimIP}, {store.DimDevice, store.DimCountry}},
-	store.Passwords: {nil, {store.DimPassword}, {store.DimUsername}, {store.DimUsername, store.DimPassword}, {store.DimTrap}},
-	store.Ports:     {nil, {store.DimPort}, {store.DimProtocol}, {store.DimProtocol, store.DimPort}},
+		{store.DimIP}, {store.DimDevice}, {store.DimCountry, store.DimIP}, {store.DimDevice, store.DimCountry},
+		{store.DimIP, store.DimTrap, store.DimAction}},
+	store.Passwords: {nil, {store.DimPassword}, {store.DimUsername}, {store.DimUsername, store.DimPassword}, {store.DimTrap},
+		{store.DimIP}, {store.DimCountry}, {store.DimIP, store.DimPassword}, {store.DimCountry, store.DimUsername}},
+	store.Ports: {nil, {store.DimPort}, {store.DimProtocol}, {store.DimProtocol, store.DimPort},
+		{store.DimIP}, {store.DimIP, store.DimProtocol, store.DimPort}},
 }
 
 // queries returns a spread of queries over [from, to) at precision p.
@@ -315,6 +330,34 @@ func testFilters(t *testing.T, s store.Store) {
 			pts.Only = nil
 			pts.Limit = 2
 			qs = append(qs, pts)
+
+			// One address's credentials, ports and traps, and the
+			// addresses and countries of one password (the detail
+			// pages), IPv4, IPv6, IPv4-mapped and unknown ("::").
+			for _, a := range []netip.Addr{ip(1), ip(2), ip(4), netip.MustParseAddr("::"), netip.MustParseAddr("10.9.9.9")} {
+				for _, g := range [][]store.Dim{nil, {store.DimPassword}, {store.DimUsername}, {store.DimUsername, store.DimPassword}, {store.DimCountry}, {store.DimTrap}} {
+					q := pws
+					q.IP, q.GroupBy, q.NonEmpty, q.Limit = a, g, len(g) > 0, 3
+					qs = append(qs, q)
+				}
+				for _, g := range [][]store.Dim{nil, {store.DimProtocol, store.DimPort}, {store.DimPort}} {
+					q := base
+					q.Table, q.IP, q.GroupBy = store.Ports, a, g
+					qs = append(qs, q)
+				}
+				for _, g := range [][]store.Dim{{store.DimTrap, store.DimAction}, {store.DimTrap}, {store.DimAction}} {
+					q := inc
+					q.IP, q.GroupBy = a, g
+					qs = append(qs, q)
+				}
+			}
+			for _, p := range []string{"1234", "admin", "absent"} {
+				for _, g := range [][]store.Dim{{store.DimIP}, {store.DimCountry}, {store.DimIP, store.DimCountry}} {
+					q := pws
+					q.Password, q.GroupBy, q.Limit = pw(p), g, 4
+					qs = append(qs, q)
+				}
+			}
 		}
 	}
 	for _, q := range qs {
@@ -334,8 +377,8 @@ func testFilters(t *testing.T, s store.Store) {
 func testBad(t *testing.T, s store.Store) {
 	hour := T0.Add(time.Hour)
 	bad := []store.Query{
-		{Table: store.Passwords, From: T0, To: hour, GroupBy: []store.Dim{store.DimIP}},
 		{Table: store.Ports, From: T0, To: hour, GroupBy: []store.Dim{store.DimCountry}},
+		{Table: store.Ports, From: T0, To: hour, GroupBy: []store.Dim{store.DimTrap}},
 		{Table: store.Incidents, From: T0, To: hour, GroupBy: []store.Dim{store.DimPassword}},
 		{Table: store.Incidents, From: T0, To: hour, GroupBy: []store.Dim{store.DimCountry, store.DimCountry}},
 		{Table: store.Passwords, From: T0, To: hour, Measure: store.DistinctIPs},
@@ -350,13 +393,15 @@ func testBad(t *testing.T, s store.Store) {
 		{Table: store.Incidents, From: hour, To: T0},
 		{Table: store.Incidents, To: hour},
 		{Table: store.Incidents, From: T0, To: hour, Limit: -1},
-		{Table: store.Ports, From: T0, To: hour, IP: ip(1)},
 		{Table: store.Incidents, From: T0, To: hour, Password: new(string)},
 		{Table: store.Passwords, From: T0, To: hour, DeviceTokens: []string{"a"}},
 		{Table: store.Incidents, From: T0, To: hour, GroupBy: []store.Dim{store.DimCountry}, Only: [][]string{{"CZ", "SK"}}},
 		{Table: store.Incidents, From: T0, To: hour, GroupBy: []store.Dim{store.DimIP}, Only: [][]string{{"not-an-ip"}}},
 		{Table: store.Ports, From: T0, To: hour, GroupBy: []store.Dim{store.DimPort}, Only: [][]string{{"70000"}}},
-		{Table: store.Incidents, Precision: store.Hour, From: T0, To: hour, Measure: store.DistinctIPs, GroupBy: []store.Dim{store.DimTrap}},
+		{Table: store.Incidents, Precision: store.Hour, From: T0, To: hour, Measure: store.DistinctIPs, GroupBy: []store.Dim{store.DimTrap, store.DimCountry}},
+		{Table: store.Incidents, Precision: store.Hour, From: T0, To: hour, IP: ip(1), GroupBy: []store.Dim{store.DimDevice}},
+		{Table: store.Passwords, Precision: store.Hour, From: T0, To: hour, IP: ip(1), GroupBy: []store.Dim{store.DimTrap}},
+		{Table: store.Passwords, Precision: store.Hour, From: T0, To: hour, GroupBy: []store.Dim{store.DimCountry, store.DimTrap}},
 		{Table: store.Incidents, Precision: store.Day, From: T0, To: T0.Add(24 * time.Hour), GroupBy: []store.Dim{store.DimIP}, DeviceTokens: []string{"x"}},
 	}
 	for _, q := range bad {
