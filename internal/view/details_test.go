@@ -450,7 +450,7 @@ func TestPasswordPageDetails(t *testing.T) {
 	wantContains(t, body, "Usernames used with this password", ">root<", ">admin<",
 		"Addresses that tried it", `<a href="/attackers/details/ip/1.1.1.1?period=1h">1.1.1.1</a>`,
 		`<a href="/attackers/details/ip/2001:4860:4860::8888?period=1h">`,
-		"Countries that tried it", `<abbr title="`+countryLabel(c4)+`">`+c4+`</abbr>`, `<abbr title="`+countryLabel(c6)+`">`+c6+`</abbr>`,
+		"Countries that tried it", countryLabel(c4)+` <small class="cap">`+c4+`</small>`, countryLabel(c6)+` <small class="cap">`+c6+`</small>`,
 		"Known to the password checker: tried 4 times on the honeypots (Telnet honeypot, SSH honeypot (HaaS)).",
 		`<a href="/passcheck/">Check another password</a>`)
 	resp, body = e.get(nil, "/passwords/details/"+encodePassword(unknownPw)+"?period=1h")
