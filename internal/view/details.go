@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/asn"
-	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/ratelimit"
@@ -303,44 +302,6 @@ func (v *View) passwordFacts(pw string) *passwordFacts {
 // score when the address was listed, which the sentence quotes rather
 // than the score decayed since.
 var reasonScore = regexp.MustCompile(`^score ([0-9.]+) (?:reached|above) the entry threshold ([0-9.e+]+)`)
-
-// eventNouns name the events of the DynFW vocabulary in a sentence:
-// singular and plural.
-var eventNouns = map[events.Type][2]string{
-	events.TelnetConnect:       {"telnet connection", "telnet connections"},
-	events.TelnetLogin:         {"telnet login", "telnet logins"},
-	events.TelnetInvalid:       {"invalid telnet input", "invalid telnet inputs"},
-	events.FTPConnect:          {"FTP connection", "FTP connections"},
-	events.FTPLogin:            {"FTP login", "FTP logins"},
-	events.FTPInvalid:          {"invalid FTP command", "invalid FTP commands"},
-	events.SMTPConnect:         {"SMTP connection", "SMTP connections"},
-	events.SMTPLogin:           {"SMTP login", "SMTP logins"},
-	events.SMTPInvalid:         {"invalid SMTP command", "invalid SMTP commands"},
-	events.HTTPConnect:         {"HTTP connection", "HTTP connections"},
-	events.HTTPMessage:         {"HTTP request", "HTTP requests"},
-	events.HTTPLogin:           {"HTTP login", "HTTP logins"},
-	events.HTTPInvalid:         {"invalid HTTP request", "invalid HTTP requests"},
-	events.HaasNotLogged:       {"failed SSH honeypot login", "failed SSH honeypot logins"},
-	events.HaasLogged:          {"SSH honeypot session", "SSH honeypot sessions"},
-	events.HaasLoggedActive:    {"SSH honeypot session with commands", "SSH honeypot sessions with commands"},
-	events.FwlogsSmallPortScan: {"small port scan", "small port scans"},
-	events.FwlogsBigPortScan:   {"big port scan", "big port scans"},
-	events.SSHLoginFailed:      {"failed SSH login", "failed SSH logins"},
-}
-
-// eventPhrase is "5 telnet logins", "1 HTTP request".
-func eventPhrase(name string, n uint64) string {
-	nouns := [2]string{strings.ReplaceAll(name, "_", " ") + " event", strings.ReplaceAll(name, "_", " ") + " events"}
-	if t, ok := events.Lookup(name); ok {
-		if w, ok := eventNouns[t]; ok {
-			nouns = w
-		}
-	}
-	if n == 1 {
-		return "1 " + nouns[0]
-	}
-	return strconv.FormatUint(n, 10) + " " + nouns[1]
-}
 
 // activity summarises the events the scorer remembers: the two commonest
 // types and the time they took, "5 telnet logins and 2 telnet connections

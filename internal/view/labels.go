@@ -75,6 +75,44 @@ var commonNames = map[string]string{
 	"VG": "British Virgin Islands", "VI": "US Virgin Islands", "VN": "Vietnam",
 }
 
+// eventNouns name the events of the DynFW vocabulary in a sentence:
+// singular and plural.
+var eventNouns = map[events.Type][2]string{
+	events.TelnetConnect:       {"telnet connection", "telnet connections"},
+	events.TelnetLogin:         {"telnet login", "telnet logins"},
+	events.TelnetInvalid:       {"invalid telnet input", "invalid telnet inputs"},
+	events.FTPConnect:          {"FTP connection", "FTP connections"},
+	events.FTPLogin:            {"FTP login", "FTP logins"},
+	events.FTPInvalid:          {"invalid FTP command", "invalid FTP commands"},
+	events.SMTPConnect:         {"SMTP connection", "SMTP connections"},
+	events.SMTPLogin:           {"SMTP login", "SMTP logins"},
+	events.SMTPInvalid:         {"invalid SMTP command", "invalid SMTP commands"},
+	events.HTTPConnect:         {"HTTP connection", "HTTP connections"},
+	events.HTTPMessage:         {"HTTP request", "HTTP requests"},
+	events.HTTPLogin:           {"HTTP login", "HTTP logins"},
+	events.HTTPInvalid:         {"invalid HTTP request", "invalid HTTP requests"},
+	events.HaasNotLogged:       {"failed SSH honeypot login", "failed SSH honeypot logins"},
+	events.HaasLogged:          {"SSH honeypot session", "SSH honeypot sessions"},
+	events.HaasLoggedActive:    {"SSH honeypot session with commands", "SSH honeypot sessions with commands"},
+	events.FwlogsSmallPortScan: {"small port scan", "small port scans"},
+	events.FwlogsBigPortScan:   {"big port scan", "big port scans"},
+	events.SSHLoginFailed:      {"failed SSH login", "failed SSH logins"},
+}
+
+// eventPhrase is "5 telnet logins", "1 HTTP request".
+func eventPhrase(name string, n uint64) string {
+	nouns := [2]string{strings.ReplaceAll(name, "_", " ") + " event", strings.ReplaceAll(name, "_", " ") + " events"}
+	if t, ok := events.Lookup(name); ok {
+		if w, ok := eventNouns[t]; ok {
+			nouns = w
+		}
+	}
+	if n == 1 {
+		return "1 " + nouns[0]
+	}
+	return strconv.FormatUint(n, 10) + " " + nouns[1]
+}
+
 // countryLabel returns the English name of an ISO 3166 code, "Unknown" for
 // none, or the code itself when the table does not know it.
 func countryLabel(code string) string {
