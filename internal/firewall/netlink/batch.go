@@ -12,13 +12,21 @@ import (
 // applies all messages or none.
 type Batch struct {
 	Builder
-	// Msgs holds the offset in Buf of each message between BEGIN and
-	// END; message i has sequence number Seq0()+1+i.
-	Msgs     []int
+	// Msgs describes the messages between BEGIN and END; message i has
+	// sequence number Seq0()+1+i.
+	Msgs     []MsgInfo
 	seq0     uint32 // sequence number of BATCH_BEGIN
 	subsys   uint16
 	finished bool
 	mapped   []byte // the mmap'ed memory behind Buf, if any
+}
+
+// MsgInfo is one message of a batch: where it starts in Buf, and what it
+// does, to explain an error the kernel reports for it ("add elements to
+// set inet dynfw addr4").
+type MsgInfo struct {
+	Off  int
+	What string
 }
 
 // BigBatch is the size from which a batch buffer is mmap'ed and unmapped
@@ -29,9 +37,9 @@ const BigBatch = 1 << 20
 
 // NewBatch prepares a batch whose encoding needs about sizeHint bytes.
 // small is a buffer the caller keeps for small batches (see Release).
-// Start must be called next.
-func NewBatch(sizeHint int, small []byte) *Batch {
-	b := &Batch{}
+// Start (or Conn.StartBatch) must be called next.
+func NewBatch(sizeHint int, small []byte) Batch {
+	var b Batch
 	if sizeHint >= BigBatch {
 		size := (sizeHint + 4095) &^ 4095
 		if mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
@@ -48,15 +56,13 @@ func NewBatch(sizeHint int, small []byte) *Batch {
 	return b
 }
 
-// NewBatch starts a batch for subsystem subsys on this connection; see
-// NewBatch and Start.
-func (c *Conn) NewBatch(sizeHint int, small []byte, subsys uint16) *Batch {
+// StartBatch starts b for subsystem subsys with the connection's next
+// sequence number; see Start.
+func (c *Conn) StartBatch(b *Batch, subsys uint16) {
 	if c.seq >= 1<<31 {
 		c.seq = 0 // keep Seq0..EndSeq from wrapping around
 	}
-	b := NewBatch(sizeHint, small)
 	b.Start(c.seq+1, subsys)
-	return b
 }
 
 // Mapped reports whether the batch's buffer is mmap'ed.
@@ -87,9 +93,10 @@ func (b *Batch) Start(seq0 uint32, subsys uint16) {
 }
 
 // Add begins the next message of the batch; typ is the full message type
-// (subsystem<<8 | command). The caller writes its attributes and EndMsg.
-func (b *Batch) Add(typ, flags uint16, family uint8) {
-	b.Msgs = append(b.Msgs, len(b.Buf))
+// (subsystem<<8 | command), what says what it does. The caller writes
+// its attributes and EndMsg.
+func (b *Batch) Add(typ, flags uint16, family uint8, what string) {
+	b.Msgs = append(b.Msgs, MsgInfo{len(b.Buf), what})
 	b.BeginMsg(typ, unix.NLM_F_REQUEST|flags, b.seq0+uint32(len(b.Msgs)), family, 0)
 }
 
@@ -103,7 +110,7 @@ func (b *Batch) Finish() {
 	}
 	b.finished = true
 	if len(b.Msgs) > 0 {
-		off := b.Msgs[len(b.Msgs)-1]
+		off := b.Msgs[len(b.Msgs)-1].Off
 		ne.PutUint16(b.Buf[off+6:], ne.Uint16(b.Buf[off+6:])|unix.NLM_F_ACK)
 	}
 	b.BeginMsg(unix.NFNL_MSG_BATCH_END, unix.NLM_F_REQUEST, b.EndSeq(), unix.AF_UNSPEC, b.subsys)
@@ -126,7 +133,8 @@ const errorLimit = 8
 // Transact finishes the batch, sends it with one sendmsg and reads the
 // kernel's answers. explain turns an error answer (an NLMSG_ERROR with a
 // sequence number from Seq0 to EndSeq) into the error to report; BEGIN's
-// and END's sequence numbers carry errors of the batch as a whole. If
+// and END's sequence numbers carry errors of the batch as a whole. A nil
+// explain reports the error number alone. If
 // the returned error wraps ErrOutcomeUnknown the batch may have been
 // applied; otherwise it was, if the error is nil, or it was not.
 func (c *Conn) Transact(b *Batch, explain func(Message) error) error {
@@ -160,8 +168,12 @@ func (c *Conn) Transact(b *Batch, explain func(Message) error) error {
 		}
 		if a.Error != 0 {
 			nerr++
-			if nerr <= errorLimit {
+			switch {
+			case nerr > errorLimit:
+			case explain != nil:
 				errs = append(errs, explain(m))
+			default:
+				errs = append(errs, fmt.Errorf("%s: %w", c.name, unix.Errno(-a.Error)))
 			}
 		}
 		// BATCH_BEGIN's sequence number carries errors for the batch as

@@ -71,17 +71,18 @@ func TestTransact(t *testing.T) {
 	t.Parallel()
 	c := dialIn(t)
 	build := func(tables ...string) *Batch {
-		b := c.NewBatch(0, nil, unix.NFNL_SUBSYS_NFTABLES)
+		b := NewBatch(0, nil)
+		c.StartBatch(&b, unix.NFNL_SUBSYS_NFTABLES)
 		for _, name := range tables {
 			typ := uint16(unix.NFT_MSG_NEWTABLE)
 			if name == "absent" {
 				typ = unix.NFT_MSG_DELTABLE
 			}
-			b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|typ, 0, unix.NFPROTO_INET)
+			b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|typ, 0, unix.NFPROTO_INET, name)
 			b.Str(unix.NFTA_TABLE_NAME, name)
 			b.EndMsg()
 		}
-		return b
+		return &b
 	}
 	b := build("a", "absent", "b")
 	var explained []uint32
@@ -102,6 +103,10 @@ func TestTransact(t *testing.T) {
 
 	if err := c.Transact(build("a", "b"), nil); err != nil {
 		t.Fatal(err)
+	}
+	// Without explain, the error number alone.
+	if err := c.Transact(build("absent"), nil); !errors.Is(err, unix.ENOENT) {
+		t.Fatalf("Transact without explain = %v, want ENOENT", err)
 	}
 	for _, name := range []string{"a", "b"} {
 		if err := getTable(c, name); err != nil {

@@ -68,7 +68,7 @@ func TestBatchFraming(t *testing.T) {
 	b := NewBatch(0, nil)
 	b.Start(41, unix.NFNL_SUBSYS_NFTABLES)
 	for range 2 {
-		b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE, unix.NFPROTO_INET)
+		b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE, unix.NFPROTO_INET, "create table t")
 		b.Str(unix.NFTA_TABLE_NAME, "t")
 		b.EndMsg()
 	}

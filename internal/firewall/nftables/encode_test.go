@@ -141,8 +141,8 @@ func TestBatchEncoding(t *testing.T) {
 		if m.seq != 101+uint32(i) {
 			t.Errorf("message %d: seq %d", i, m.seq)
 		}
-		if m.off != b.Msgs[i] {
-			t.Errorf("message %d: recorded at %d, found at %d", i, b.Msgs[i], m.off)
+		if m.off != b.Msgs[i].Off {
+			t.Errorf("message %d: recorded at %d, found at %d", i, b.Msgs[i].Off, m.off)
 		}
 		if ack := m.flags&unix.NLM_F_ACK != 0; ack != (i == len(inner)-1) {
 			t.Errorf("message %d: ack flag %v", i, ack)

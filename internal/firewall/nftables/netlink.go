@@ -61,12 +61,10 @@ const (
 	setElemFIntervalOpen = 1
 )
 
-// batch is one nf_tables transaction (see netlink.Batch) with what each
-// message does, to explain an error the kernel reports for it, and the
-// element list being written.
+// batch is one nf_tables transaction (see netlink.Batch) and the element
+// list being written.
 type batch struct {
-	*netlink.Batch
-	what []string // for each message: "add elements to set inet dynfw addr4"
+	netlink.Batch
 
 	// the open element list, see openList
 	list struct {
@@ -92,8 +90,7 @@ func (b *batch) start(seq0 uint32) { b.Start(seq0, unix.NFNL_SUBSYS_NFTABLES) }
 // begin starts an nf_tables message of the batch.
 func (b *batch) begin(typ uint16, flags uint16, family uint8, what string) {
 	b.closeList()
-	b.what = append(b.what, what)
-	b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|typ, flags, family)
+	b.Add(unix.NFNL_SUBSYS_NFTABLES<<8|typ, flags, family, what)
 }
 
 // finish ends the last message and writes BATCH_END.
@@ -310,9 +307,9 @@ func (b *batch) explain(m netlink.Message) error {
 		return &OpError{Op: "unknown message", Msg: a.Msg, Err: errno}
 	}
 	i := m.Seq - b.Seq0() - 1
-	e := &OpError{Op: b.what[i], Msg: a.Msg, Err: errno}
+	e := &OpError{Op: b.Msgs[i].What, Msg: a.Msg, Err: errno}
 	if a.Offset > 0 {
-		e.Element = b.elementAt(b.Msgs[i], a.Offset)
+		e.Element = b.elementAt(b.Msgs[i].Off, a.Offset)
 	}
 	return e
 }
@@ -395,7 +392,9 @@ func (c *conn) close() error { return c.nl.Close() }
 
 // newBatch starts a batch on this connection; see newBatch.
 func (c *conn) newBatch(sizeHint int, small []byte) *batch {
-	return &batch{Batch: c.nl.NewBatch(sizeHint, small, unix.NFNL_SUBSYS_NFTABLES)}
+	b := newBatch(sizeHint, small)
+	c.nl.StartBatch(&b.Batch, unix.NFNL_SUBSYS_NFTABLES)
+	return b
 }
 
 // transact sends a batch as one transaction. A netlink error is mapped
@@ -404,7 +403,7 @@ func (c *conn) newBatch(sizeHint int, small []byte) *batch {
 // may have been applied.
 func (c *conn) transact(b *batch) error {
 	b.closeList()
-	return c.nl.Transact(b.Batch, b.explain)
+	return c.nl.Transact(&b.Batch, b.explain)
 }
 
 // query sends one request outside a batch (a GET or a dump) and calls fn
