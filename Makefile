@@ -4,6 +4,7 @@
 #   make lint      gofmt, go vet, staticcheck
 #   make bench     Go benchmarks plus the side-by-side libzmq comparison
 #   make release   static binaries for routers and servers into dist/
+#   make size-check  fail if the router client outgrows its budget
 
 GO       ?= go
 FUZZTIME ?= 3s
@@ -12,13 +13,21 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BINARIES := dynfw-client sentinel
 # GOOS/GOARCH[/GOARM or GOMIPS] of the release targets.
 TARGETS  := linux/amd64 linux/arm64 linux/arm/7 linux/mips/softfloat linux/mipsle/softfloat
+# Build tags of the router client: it fetches one certificate over HTTPS
+# and serves /metrics in plain HTTP, so net/http's HTTP/2 support (0.6 MiB
+# on mips) is dead weight there. The server keeps it.
+CLIENT_TAGS := nethttpomithttp2
+# The router client's budget, stripped, on every release target; size-check
+# builds the largest (mips) and fails above it.
+CLIENT_MAX_BYTES := 8388608
 
-.PHONY: all build test test-short fuzz lint bench bench-go bench-zmq bench-codec release clean
+.PHONY: all build test test-short fuzz lint bench bench-go bench-zmq bench-codec release size-check clean
 
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/sentinel
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(CLIENT_TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/dynfw-client
 
 test:
 	$(GO) vet ./...
@@ -36,6 +45,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# cross builds one release binary: $(call cross,GOOS,GOARCH,GOARM or GOMIPS
+# or empty,binary,output).
+cross = env CGO_ENABLED=0 GOOS=$(1) GOARCH=$(2) \
+	$$( [ $(2) = arm ] && echo GOARM=$(3) ) \
+	$$( case $(2) in mips*) echo GOMIPS=$(3);; esac ) \
+	$(GO) build -trimpath $$( [ $(4) = dynfw-client ] && echo "-tags $(CLIENT_TAGS)" ) -ldflags '$(LDFLAGS)' -o $(5) ./cmd/$(4)
+
 bench: bench-go bench-zmq bench-codec
 
 bench-go:
@@ -50,13 +66,17 @@ release:
 	  os=$${t%%/*}; rest=$${t#*/}; arch=$${rest%%/*}; variant=$${rest#$$arch}; variant=$${variant#/}; \
 	  suffix=$$os-$$arch$${variant:+-$$variant}; \
 	  for b in $(BINARIES); do \
-	    env CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch \
-	      $$( [ $$arch = arm ] && echo GOARM=$$variant ) \
-	      $$( case $$arch in mips*) echo GOMIPS=$$variant;; esac ) \
-	      $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$b-$$suffix ./cmd/$$b || exit 1; \
+	    $(call cross,$$os,$$arch,$$variant,$$b,dist/$$b-$$suffix) || exit 1; \
 	  done; \
 	done
 	@cd dist && ls -l | awk 'NR>1 {printf "%-40s %6.1f MiB\n", $$9, $$5/1048576}' && sha256sum * > SHA256SUMS
+
+size-check:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	  $(call cross,linux,mips,softfloat,dynfw-client,$$out/dynfw-client) && \
+	  size=$$(stat -c %s $$out/dynfw-client) && \
+	  awk -v s=$$size -v m=$(CLIENT_MAX_BYTES) 'BEGIN {printf "dynfw-client linux/mips/softfloat: %d bytes (%.2f MiB), budget %d\n", s, s/1048576, m}' && \
+	  if [ $$size -gt $(CLIENT_MAX_BYTES) ]; then echo "dynfw-client is over its size budget: see what it links with go tool nm -size -sort size" >&2; exit 1; fi
 
 clean:
 	rm -rf bin dist

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,7 +24,7 @@ import (
 	"github.com/dynfw/sentinel/internal/client"
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/policy"
-	"github.com/dynfw/sentinel/internal/webserver"
+	"github.com/dynfw/sentinel/internal/scrape"
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
 
@@ -155,12 +154,12 @@ func syncFirewall(ctx, startCtx context.Context, o *options, conn *client.Conn, 
 	if o.metrics != "" {
 		// The same budgets as the server's listeners, with a cap fit for a
 		// router: a scraper or two, never thousands of clients.
-		srv := webserver.New(webserver.Config{MaxConns: 64, Logger: log}, metricsHandler(syncer, backend))
+		srv := scrape.New(scrape.Config{Logger: log}, metricsBody(syncer, backend))
 		if ln, err := net.Listen("tcp", o.metrics); err != nil {
 			log.Error("metrics listener", "addr", o.metrics, "err", err)
 		} else {
 			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, scrape.ErrClosed) {
 					log.Error("metrics listener", "addr", o.metrics, "err", err)
 				}
 			}()

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"net/http"
 	"sync"
 	"time"
 
@@ -12,8 +12,9 @@ import (
 	"github.com/dynfw/sentinel/internal/metrics"
 )
 
-// metricsHandler exposes the syncer's state in the Prometheus text format.
-func metricsHandler(s *client.Syncer, backend firewall.Backend) http.Handler {
+// metricsBody returns what --metrics serves: the syncer's state in the
+// Prometheus text format, read at the time of each scrape.
+func metricsBody(s *client.Syncer, backend firewall.Backend) func(context.Context) []byte {
 	st := s.Stats()
 	r := metrics.NewRegistry()
 	r.RegisterRuntime()
@@ -94,10 +95,10 @@ func metricsHandler(s *client.Syncer, backend firewall.Backend) http.Handler {
 	if isNft {
 		drops = r.GaugeVec("dynfw_client_dropped_packets", "Packets dropped by the client's rules since they were created.", "chain", "family")
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	return func(ctx context.Context) []byte {
 		mirror()
 		if isNft {
-			ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if cs, err := nft.Counters(ctx); err == nil {
 				for _, c := range cs {
 					drops.With(c.Chain, c.Family).Set(float64(c.Packets))
@@ -105,6 +106,8 @@ func metricsHandler(s *client.Syncer, backend firewall.Backend) http.Handler {
 			}
 			cancel()
 		}
-		r.ServeHTTP(w, req)
-	})
+		var b bytes.Buffer
+		r.WriteTo(&b)
+		return b.Bytes()
+	}
 }

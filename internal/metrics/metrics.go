@@ -27,7 +27,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,10 +55,19 @@ type family interface {
 	appendText(b []byte) []byte
 }
 
-var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
+// validName reports whether s is a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)
+// or, without colon, a label name ([a-zA-Z_][a-zA-Z0-9_]*). It is written
+// out rather than a regexp: the router client links this package, and the
+// regexp engine would add a quarter of a megabyte to it.
+func validName(s string, colon bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || colon && c == ':' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // register adds f, claiming the sample names it will write.
 func (r *Registry) register(f family, samples ...string) {
@@ -86,11 +94,11 @@ type meta struct {
 }
 
 func newMeta(name, help, typ string, labels []string, reserved ...string) meta {
-	if !metricName.MatchString(name) {
+	if !validName(name, true) {
 		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
 	}
 	for i, l := range labels {
-		if !labelName.MatchString(l) || strings.HasPrefix(l, "__") || slices.Contains(reserved, l) {
+		if !validName(l, false) || strings.HasPrefix(l, "__") || slices.Contains(reserved, l) {
 			panic(fmt.Sprintf("metrics: invalid label name %q for %s", l, name))
 		}
 		if slices.Contains(labels[:i], l) {

@@ -78,7 +78,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/dynfw/sentinel/internal/firewall"
@@ -158,10 +157,31 @@ type Backend struct {
 
 var _ firewall.Backend = (*Backend)(nil)
 
-var (
-	nftName   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]{0,254}$`)
-	ipsetName = regexp.MustCompile(`^[A-Za-z0-9_.:+-]+$`)
-)
+// validNftName reports whether s is a name nft accepts for a table or set
+// ([A-Za-z_][A-Za-z0-9_./-]{0,254}), and validIpsetName one ipset accepts
+// ([A-Za-z0-9_.:+-]+). They are written out rather than regexps: the
+// router client links this package, and the regexp engine would add a
+// quarter of a megabyte to it.
+func validNftName(s string) bool {
+	if s == "" || len(s) > 255 || !onlyNameBytes(s[:1], "_") || '0' <= s[0] && s[0] <= '9' {
+		return false
+	}
+	return onlyNameBytes(s, "_./-")
+}
+
+func validIpsetName(s string) bool { return s != "" && onlyNameBytes(s, "_.:+-") }
+
+// onlyNameBytes reports whether s holds only ASCII letters, digits and
+// bytes of extra.
+func onlyNameBytes(s, extra string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(extra, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // New checks cfg and returns a backend. It writes nothing until the first
 // Replace or Apply, but fails now if the file's directory does not exist,
@@ -185,7 +205,7 @@ func New(cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("file backend: negative ipset maxelem %d", cfg.IpsetMaxElem)
 		}
 		for _, n := range cfg.IpsetSets.list() {
-			if len(n)+len(ipsetTmpSuffix) > ipsetMaxName || !ipsetName.MatchString(n) {
+			if len(n)+len(ipsetTmpSuffix) > ipsetMaxName || !validIpsetName(n) {
 				return nil, fmt.Errorf("file backend: invalid ipset set name %q (letters, digits and _.:+- only, at most %d bytes)", n, ipsetMaxName-len(ipsetTmpSuffix))
 			}
 		}
@@ -198,7 +218,7 @@ func New(cfg Config) (*Backend, error) {
 			cfg.NftTable = DefaultNftTable
 		}
 		for _, n := range append(cfg.NftSets.list(), cfg.NftTable) {
-			if !nftName.MatchString(n) {
+			if !validNftName(n) {
 				return nil, fmt.Errorf("file backend: invalid nft name %q", n)
 			}
 		}

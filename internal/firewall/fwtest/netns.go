@@ -4,6 +4,7 @@
 package fwtest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/dynfw/sentinel/internal/firewall/netns"
 	"github.com/dynfw/sentinel/internal/testenv"
 )
 
@@ -21,7 +23,7 @@ type Netns struct {
 	// Name is the name under /run/netns, usable with `ip netns exec`.
 	Name string
 	// File is an open handle on the namespace; its Fd() can be passed to
-	// netlink sockets so that they act inside it.
+	// the backends (their NetNS option) so that they act inside it.
 	File *os.File
 }
 
@@ -40,17 +42,22 @@ func NewNetns(t testing.TB, tools ...string) *Netns {
 		testenv.Skip(t, fmt.Sprintf("cannot create a network namespace: %v: %s", err, out))
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	// A new namespace starts with its loopback down; local peers need it.
-	if out, err := exec.Command("ip", "netns", "exec", name, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("loopback up in %s: %v: %s", name, err, out)
-	}
 	f, err := os.Open("/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return &Netns{Name: name, File: f}
+	n := &Netns{Name: name, File: f}
+	// A new namespace starts with its loopback down; local peers need it.
+	if out, err := n.Try("ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatalf("loopback up in %s: %v: %s", name, err, out)
+	}
+	return n
 }
+
+// Do runs f on a thread inside the namespace (see netns.Do): sockets it
+// creates and processes it starts belong to the namespace.
+func (n *Netns) Do(f func() error) error { return netns.Do(int(n.File.Fd()), f) }
 
 // Run runs a command inside the namespace and returns its output; a
 // failure fails the test.
@@ -63,8 +70,15 @@ func (n *Netns) Run(t testing.TB, name string, args ...string) string {
 	return out
 }
 
-// Try runs a command inside the namespace and returns output and error.
+// Try runs a command inside the namespace and returns its combined
+// output and error.
 func (n *Netns) Try(name string, args ...string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...).CombinedOutput()
-	return string(out), err
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := n.Do(cmd.Start); err != nil {
+		return "", err
+	}
+	err := cmd.Wait()
+	return out.String(), err
 }

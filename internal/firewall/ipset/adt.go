@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/dynfw/sentinel/internal/firewall"
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,7 +126,7 @@ func (c *conn) putElem(s *source, i int) {
 	ne.PutUint16(b[o:], 8)
 	ne.PutUint16(b[o+2:], attrLineNo)
 	ne.PutUint32(b[o+4:], uint32(i+1))
-	c.out = append(c.out, b[:n]...)
+	c.Buf = append(c.Buf, b[:n]...)
 }
 
 // job is a range of a source's elements bound for one set.
@@ -174,10 +175,10 @@ func (c *conn) adt(ctx context.Context, cmd uint8, excl bool, jobs []job) error 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		c.out = c.out[:0]
+		c.Buf = c.Buf[:0]
 		sent = sent[:0]
-		first := c.seq + 1
-		for len(queue) > 0 && len(c.out)+c.maxMsg() <= c.sndb {
+		var first uint32 // sequence number of the first message
+		for len(queue) > 0 && len(c.Buf)+c.maxMsg() <= c.sndb {
 			j := &queue[0]
 			for j.from < j.to && !j.src.accept(j.from) {
 				j.from++
@@ -190,71 +191,78 @@ func (c *conn) adt(ctx context.Context, cmd uint8, excl bool, jobs []job) error 
 				queue = queue[1:]
 				continue
 			}
-			start, _ := c.beginMsg(cmd, flags)
-			c.putStr(attrSetName, j.set)
+			start := len(c.Buf)
+			seq := c.beginMsg(cmd, flags)
+			if len(sent) == 0 {
+				first = seq
+			}
+			c.Str(attrSetName, j.set)
 			// Required with IPSET_ATTR_ADT; the kernel overwrites it in
 			// the echoed request with the failing element's line number.
-			c.putU32(attrLineNo, 0)
-			adtOff := c.nest(attrADT)
+			c.U32(attrLineNo, 0)
+			adtOff := c.Nest(attrADT)
 			limit := min(adtOff+4+maxADTBytes, start+c.maxMsg()) - maxElemSize
 			i := j.from
-			for ; i < j.to && len(c.out) <= limit; i++ {
+			for ; i < j.to && len(c.Buf) <= limit; i++ {
 				if j.src.accept(i) {
 					c.putElem(j.src, i)
 				}
 			}
-			c.endNest(adtOff)
-			c.endMsg(start)
+			c.EndNest()
+			c.EndMsg()
 			sent = append(sent, job{j.set, j.src, j.from, i})
 			j.from = i
 		}
 		if len(sent) == 0 {
 			break
 		}
-		if err := c.send(); err != nil {
-			return err
+		if err := c.nl.Send(c.Buf); err != nil {
+			return fmt.Errorf("ipset: netlink send of %d bytes: %w", len(c.Buf), err)
+		}
+		var fatal error
+		// refused handles an error answer to message m: an element it
+		// names is reported and the rest of m queued again (unless the
+		// set is full); an error naming no element ends the call.
+		refused := func(m job, a netlink.Ack) {
+			kerr := kernelErrno(a.Error)
+			ln, ok := lineNo(a.Echo)
+			idx := int(ln) - 1
+			if !ok || idx < m.from || idx >= m.to {
+				if fatal == nil {
+					fatal = &opError{op, m.set, kerr}
+				}
+				return
+			}
+			if len(reported) < maxReported {
+				reported = append(reported, &ElementError{Op: op, Set: m.set, Prefix: m.src.prefix(idx), Err: kerr})
+			} else {
+				more++
+			}
+			if isErrno(kerr, ErrnoHashFull) {
+				if full == nil {
+					full = map[string]int{}
+				}
+				full[m.set] += countRange(m.src, idx, m.to)
+			} else if idx+1 < m.to {
+				queue = append(queue, job{m.set, m.src, idx + 1, m.to})
+			}
 		}
 		answered := 0
-		var fatal error
-		for answered < len(sent) {
-			err := c.recv(func(r *reply) error {
-				k := int(r.seq - first)
-				if r.typ != unix.NLMSG_ERROR || r.seq-first >= uint32(len(sent)) {
-					return nil
-				}
-				answered++
-				if r.errno == 0 {
-					return nil
-				}
-				m := sent[k]
-				kerr := kernelErrno(r.errno)
-				ln, ok := lineNo(r.orig)
-				idx := int(ln) - 1
-				if !ok || idx < m.from || idx >= m.to {
-					if fatal == nil {
-						fatal = &opError{op, m.set, kerr}
-					}
-					return nil
-				}
-				if len(reported) < maxReported {
-					reported = append(reported, &ElementError{Op: op, Set: m.set, Prefix: m.src.prefix(idx), Err: kerr})
-				} else {
-					more++
-				}
-				if isErrno(kerr, ErrnoHashFull) {
-					if full == nil {
-						full = map[string]int{}
-					}
-					full[m.set] += countRange(m.src, idx, m.to)
-					return nil
-				}
-				if idx+1 < m.to {
-					queue = append(queue, job{m.set, m.src, idx + 1, m.to})
-				}
-				return nil
-			})
+		for r, err := range c.nl.Receive() {
 			if err != nil {
-				return err
+				return fmt.Errorf("ipset: %w", err)
+			}
+			k := int(r.Seq - first)
+			a, ok := netlink.ParseAck(r)
+			if r.Type != unix.NLMSG_ERROR || !ok || r.Seq-first >= uint32(len(sent)) {
+				continue
+			}
+			answered++
+			if a.Error != 0 {
+				refused(sent[k], a)
+			}
+			if answered == len(sent) {
+				break
 			}
 		}
 		if fatal != nil {

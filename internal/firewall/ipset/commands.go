@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,21 +32,21 @@ type setInfo struct {
 // header returns a set's header without its members, or an error that
 // satisfies isNotExist when the set does not exist.
 func (c *conn) header(name string) (*setInfo, error) {
-	c.out = c.out[:0]
-	start, seq := c.beginMsg(cmdList, dumpFlags)
-	c.putStr(attrSetName, name)
+	c.Buf = c.Buf[:0]
+	seq := c.beginMsg(cmdList, dumpFlags)
+	c.Str(attrSetName, name)
 	c.putBE32(attrFlags, flagListHeader)
-	c.endMsg(start)
+	c.EndMsg()
 	var info *setInfo
 	err := c.do(seq, func(b []byte) error {
 		var got setInfo
 		var setName string
-		attrs(b, func(typ uint16, v []byte) {
+		for typ, v := range netlink.Attrs(b) {
 			switch typ {
 			case attrSetName:
-				setName = cstr(v)
+				setName = netlink.String(v)
 			case attrTypeName:
-				got.typ = cstr(v)
+				got.typ = netlink.String(v)
 			case attrFamily:
 				if len(v) > 0 {
 					got.family = v[0]
@@ -55,24 +56,24 @@ func (c *conn) header(name string) (*setInfo, error) {
 					got.revision = v[0]
 				}
 			case attrData:
-				attrs(v, func(typ uint16, v []byte) {
+				for typ, v := range netlink.Attrs(v) {
 					switch typ {
 					case attrHashSize:
-						got.hashSize = be32(v)
+						got.hashSize = netlink.BE32(v)
 					case attrMaxElem:
-						got.maxElem = be32(v)
+						got.maxElem = netlink.BE32(v)
 					case attrElements:
-						got.elements = be32(v)
+						got.elements = netlink.BE32(v)
 					case attrReferences:
-						got.references = be32(v)
+						got.references = netlink.BE32(v)
 					case attrMemSize:
-						got.memSize = be32(v)
+						got.memSize = netlink.BE32(v)
 					case attrTimeout:
 						got.timeout = true
 					}
-				})
+				}
 			}
-		})
+		}
 		// A header-only dump of one set may come in several messages;
 		// the first has the type.
 		if setName == name && info == nil && got.typ != "" {
@@ -93,19 +94,19 @@ func (c *conn) header(name string) (*setInfo, error) {
 // supports. CREATE needs an exact revision, and the newest is what ipset(8)
 // uses; this package sends no attribute that depends on it.
 func (c *conn) typeRevision(typ string, family uint8) (uint8, error) {
-	c.out = c.out[:0]
-	start, seq := c.beginMsg(cmdType, reqFlags)
-	c.putStr(attrTypeName, typ)
-	c.putU8(attrFamily, family)
-	c.endMsg(start)
+	c.Buf = c.Buf[:0]
+	seq := c.beginMsg(cmdType, reqFlags)
+	c.Str(attrTypeName, typ)
+	c.U8(attrFamily, family)
+	c.EndMsg()
 	var rev uint8
 	var found bool
 	err := c.do(seq, func(b []byte) error {
-		attrs(b, func(t uint16, v []byte) {
+		for t, v := range netlink.Attrs(b) {
 			if t == attrRevision && len(v) > 0 {
 				rev, found = v[0], true
 			}
-		})
+		}
 		return nil
 	})
 	if err == nil && !found {
@@ -119,17 +120,17 @@ func (c *conn) typeRevision(typ string, family uint8) (uint8, error) {
 
 // create makes an empty set; it fails with ErrnoExist if the name is taken.
 func (c *conn) create(name, typ string, rev, family uint8, hashSize, maxElem uint32) error {
-	c.out = c.out[:0]
-	start, seq := c.beginMsg(cmdCreate, reqFlags|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	c.putStr(attrSetName, name)
-	c.putStr(attrTypeName, typ)
-	c.putU8(attrRevision, rev)
-	c.putU8(attrFamily, family)
-	d := c.nest(attrData)
+	c.Buf = c.Buf[:0]
+	seq := c.beginMsg(cmdCreate, reqFlags|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	c.Str(attrSetName, name)
+	c.Str(attrTypeName, typ)
+	c.U8(attrRevision, rev)
+	c.U8(attrFamily, family)
+	c.Nest(attrData)
 	c.putBE32(attrHashSize, hashSize)
 	c.putBE32(attrMaxElem, maxElem)
-	c.endNest(d)
-	c.endMsg(start)
+	c.EndNest()
+	c.EndMsg()
 	if err := c.do(seq, nil); err != nil {
 		return &opError{"create", name, err}
 	}
@@ -137,13 +138,13 @@ func (c *conn) create(name, typ string, rev, family uint8, hashSize, maxElem uin
 }
 
 func (c *conn) simple(cmd uint8, flags uint16, op, name, name2 string) error {
-	c.out = c.out[:0]
-	start, seq := c.beginMsg(cmd, reqFlags|flags)
-	c.putStr(attrSetName, name)
+	c.Buf = c.Buf[:0]
+	seq := c.beginMsg(cmd, reqFlags|flags)
+	c.Str(attrSetName, name)
 	if name2 != "" {
-		c.putStr(attrSetName2, name2)
+		c.Str(attrSetName2, name2)
 	}
-	c.endMsg(start)
+	c.EndMsg()
 	if err := c.do(seq, nil); err != nil {
 		if name2 != "" {
 			name += " with " + name2

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,12 +62,12 @@ func TestElementEncoding(t *testing.T) {
 			[]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 32},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			conn := &conn{}
+			conn := &conn{nl: new(netlink.Conn)}
 			conn.putElem(c.src, c.i)
-			if len(conn.out) != c.size {
-				t.Fatalf("encoded %d bytes, want %d", len(conn.out), c.size)
+			if len(conn.Buf) != c.size {
+				t.Fatalf("encoded %d bytes, want %d", len(conn.Buf), c.size)
 			}
-			top := rawAttrs(t, conn.out)
+			top := rawAttrs(t, conn.Buf)
 			if len(top) != 1 || top[0].typ != attrData|nlaFNested {
 				t.Fatalf("top level %+v, want one nested IPSET_ATTR_DATA", top)
 			}
@@ -104,19 +105,19 @@ func TestElementEncoding(t *testing.T) {
 }
 
 func TestCreateMessage(t *testing.T) {
-	c := &conn{}
-	start, seq := c.beginMsg(cmdCreate, reqFlags|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	c.putStr(attrSetName, "abc")
-	c.putStr(attrTypeName, typeHashIP)
-	c.putU8(attrRevision, 6)
-	c.putU8(attrFamily, familyInet6)
-	d := c.nest(attrData)
+	c := &conn{nl: new(netlink.Conn)}
+	seq := c.beginMsg(cmdCreate, reqFlags|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	c.Str(attrSetName, "abc")
+	c.Str(attrTypeName, typeHashIP)
+	c.U8(attrRevision, 6)
+	c.U8(attrFamily, familyInet6)
+	c.Nest(attrData)
 	c.putBE32(attrHashSize, 4096)
 	c.putBE32(attrMaxElem, 262144)
-	c.endNest(d)
-	c.endMsg(start)
+	c.EndNest()
+	c.EndMsg()
 
-	b := c.out
+	b := c.Buf
 	if int(binary.NativeEndian.Uint32(b)) != len(b) || len(b)%4 != 0 {
 		t.Fatalf("message length %d, buffer %d", binary.NativeEndian.Uint32(b), len(b))
 	}
@@ -158,28 +159,28 @@ func TestCreateMessage(t *testing.T) {
 // TestLineNo reads the failing element back from an error reply: the
 // kernel echoes the request with IPSET_ATTR_LINENO overwritten.
 func TestLineNo(t *testing.T) {
-	c := &conn{}
-	start, _ := c.beginMsg(cmdAdd, reqFlags)
-	c.putStr(attrSetName, "s")
-	c.putU32(attrLineNo, 4242)
-	adt := c.nest(attrADT)
+	c := &conn{nl: new(netlink.Conn)}
+	c.beginMsg(cmdAdd, reqFlags)
+	c.Str(attrSetName, "s")
+	c.U32(attrLineNo, 4242)
+	c.Nest(attrADT)
 	c.putElem(&source{kind: srcAddr4, a4: []uint32{1, 2}}, 0)
-	c.endNest(adt)
-	c.endMsg(start)
+	c.EndNest()
+	c.EndMsg()
 
-	if n, ok := lineNo(c.out); !ok || n != 4242 {
+	if n, ok := lineNo(c.Buf); !ok || n != 4242 {
 		t.Errorf("lineNo = %d %v, want 4242", n, ok)
 	}
 	// A capped echo (header only) names no element.
-	if _, ok := lineNo(c.out[:nlmsgHdrLen]); ok {
+	if _, ok := lineNo(c.Buf[:nlmsgHdrLen]); ok {
 		t.Error("lineNo found a number in a capped echo")
 	}
 	// Nor does a request without a line number, or with 0.
-	c.out = c.out[:0]
-	start, _ = c.beginMsg(cmdAdd, reqFlags)
-	c.putU32(attrLineNo, 0)
-	c.endMsg(start)
-	if _, ok := lineNo(c.out); ok {
+	c.Buf = c.Buf[:0]
+	c.beginMsg(cmdAdd, reqFlags)
+	c.U32(attrLineNo, 0)
+	c.EndMsg()
+	if _, ok := lineNo(c.Buf); ok {
 		t.Error("lineNo accepted line 0")
 	}
 }
@@ -238,28 +239,33 @@ func TestConfigErrors(t *testing.T) {
 // FuzzParseReply feeds arbitrary bytes to everything that parses kernel
 // replies: none may panic or read out of bounds.
 func FuzzParseReply(f *testing.F) {
-	c := &conn{}
-	start, _ := c.beginMsg(cmdAdd, reqFlags)
-	c.putStr(attrSetName, "s")
-	c.putU32(attrLineNo, 7)
-	c.endMsg(start)
-	errMsg := binary.NativeEndian.AppendUint32(nil, uint32(nlmsgHdrLen+4+len(c.out)))
+	c := &conn{nl: new(netlink.Conn)}
+	c.beginMsg(cmdAdd, reqFlags)
+	c.Str(attrSetName, "s")
+	c.U32(attrLineNo, 7)
+	c.EndMsg()
+	errMsg := binary.NativeEndian.AppendUint32(nil, uint32(nlmsgHdrLen+4+len(c.Buf)))
 	errMsg = binary.NativeEndian.AppendUint16(errMsg, unix.NLMSG_ERROR)
 	errMsg = append(errMsg, make([]byte, 10)...)
 	errMsg = binary.NativeEndian.AppendUint32(errMsg, uint32(0xffffffff-4103+1))
-	errMsg = append(errMsg, c.out...)
+	errMsg = append(errMsg, c.Buf...)
 	f.Add(errMsg)
-	f.Add(c.out)
+	f.Add(c.Buf)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = parseDatagram(b, 0, func(r *reply) error {
-			lineNo(r.orig)
-			attrs(r.attrs, func(typ uint16, v []byte) {
-				attrs(v, func(uint16, []byte) {})
-				cstr(v)
-				be32(v)
-			})
-			return nil
-		})
+		for m, err := range netlink.Messages(b) {
+			if err != nil {
+				break
+			}
+			if a, ok := netlink.ParseAck(m); ok {
+				lineNo(a.Echo)
+			}
+			for _, v := range netlink.Attrs(m.Data()) {
+				for range netlink.Attrs(v) {
+				}
+				netlink.String(v)
+				netlink.BE32(v)
+			}
+		}
 	})
 }

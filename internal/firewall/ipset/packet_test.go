@@ -46,7 +46,7 @@ func TestPackets(t *testing.T) {
 		if v6 {
 			addr = "[fd00:77::1]:0"
 		}
-		err := inNetNS(int(fw.File.Fd()), func() error {
+		err := fw.Do(func() error {
 			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 			listeners[v6] = c
 			return err
@@ -65,7 +65,7 @@ func TestPackets(t *testing.T) {
 		msg := fmt.Appendf(nil, "probe %d from %s", seq, src)
 		l := listeners[strings.Contains(src, ":")]
 		var c *net.UDPConn
-		err := inNetNS(int(peer.File.Fd()), func() error {
+		err := peer.Do(func() error {
 			var err error
 			c, err = net.DialUDP("udp",
 				net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0)),

@@ -75,7 +75,6 @@ const (
 const (
 	nlaFNested       = 1 << 15
 	nlaFNetByteOrder = 1 << 14
-	nlaTypeMask      = ^uint16(nlaFNested | nlaFNetByteOrder)
 )
 
 // Address families as ipset names them (NFPROTO_IPV4, NFPROTO_IPV6).

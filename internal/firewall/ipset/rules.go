@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/dynfw/sentinel/internal/firewall/netns"
 )
 
 // maxChainLen is iptables' limit on chain names (XT_EXTENSION_MAXNAMELEN
@@ -69,7 +71,7 @@ func (r *ruleSet) run(ctx context.Context, stdin string, prog string, args ...st
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	// Only the fork must happen inside the namespace: the child keeps it.
-	if err := inNetNS(r.netns, cmd.Start); err != nil {
+	if err := netns.Do(r.netns, cmd.Start); err != nil {
 		return "", fmt.Errorf("ipset: %s: %w", prog, err)
 	}
 	err := cmd.Wait()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,19 +36,19 @@ func decodeBatch(t *testing.T, buf []byte) []decodedMsg {
 			family: buf[off+16], resID: binary.BigEndian.Uint16(buf[off+18:])}
 		body := buf[off+20 : off+l]
 		seen := 0
-		for typ, v := range attrs(body) {
-			seen += align4(nlaHdrLen + len(v))
+		for typ, v := range netlink.Attrs(body) {
+			seen += netlink.Align(nlaHdrLen + len(v))
 			switch typ {
 			case unix.NFTA_SET_ELEM_LIST_SET:
-				m.set = attrString(v)
+				m.set = netlink.String(v)
 			case unix.NFTA_SET_ELEM_LIST_ELEMENTS:
 				m.elemsLen = len(v)
 				n := 0
-				for et, ev := range attrs(v) {
+				for et, ev := range netlink.Attrs(v) {
 					if et != unix.NFTA_LIST_ELEM {
 						t.Fatalf("element attribute type %d", et)
 					}
-					n += align4(nlaHdrLen + len(ev))
+					n += netlink.Align(nlaHdrLen + len(ev))
 					m.elems = append(m.elems, ev)
 				}
 				if n != len(v) {
@@ -70,10 +71,10 @@ func elemKey(t *testing.T, v []byte) (netip.Addr, bool, bool) {
 	t.Helper()
 	var key []byte
 	end, open := false, false
-	for typ, a := range attrs(v) {
+	for typ, a := range netlink.Attrs(v) {
 		switch typ {
 		case unix.NFTA_SET_ELEM_KEY:
-			for t2, k := range attrs(a) {
+			for t2, k := range netlink.Attrs(a) {
 				if t2 == unix.NFTA_DATA_VALUE {
 					key = k
 				}
@@ -118,11 +119,11 @@ func TestBatchEncoding(t *testing.T) {
 	b.openList(unix.NFT_MSG_NEWSETELEM, unix.NLM_F_CREATE, unix.NFPROTO_INET, "dynfw", net4)
 	b.appendSpans(spans, fam4)
 	b.finish()
-	if len(b.buf) > hint+4096 {
-		t.Errorf("batch of %d bytes, size hint %d too low", len(b.buf), hint)
+	if len(b.Buf) > hint+4096 {
+		t.Errorf("batch of %d bytes, size hint %d too low", len(b.Buf), hint)
 	}
 
-	msgs := decodeBatch(t, b.buf)
+	msgs := decodeBatch(t, b.Buf)
 	first, last := msgs[0], msgs[len(msgs)-1]
 	if first.typ != unix.NFNL_MSG_BATCH_BEGIN || first.resID != unix.NFNL_SUBSYS_NFTABLES || first.seq != 100 || first.family != unix.AF_UNSPEC {
 		t.Errorf("batch begin %+v", first)
@@ -131,8 +132,8 @@ func TestBatchEncoding(t *testing.T) {
 		t.Errorf("batch end %+v", last)
 	}
 	inner := msgs[1 : len(msgs)-1]
-	if len(inner) != len(b.msgs) {
-		t.Fatalf("%d inner messages, batch recorded %d", len(inner), len(b.msgs))
+	if len(inner) != len(b.Msgs) {
+		t.Fatalf("%d inner messages, batch recorded %d", len(inner), len(b.Msgs))
 	}
 	var got4, got6 int
 	var gotSpans []string
@@ -140,8 +141,8 @@ func TestBatchEncoding(t *testing.T) {
 		if m.seq != 101+uint32(i) {
 			t.Errorf("message %d: seq %d", i, m.seq)
 		}
-		if m.off != b.msgs[i].off {
-			t.Errorf("message %d: recorded at %d, found at %d", i, b.msgs[i].off, m.off)
+		if m.off != b.Msgs[i].Off {
+			t.Errorf("message %d: recorded at %d, found at %d", i, b.Msgs[i].Off, m.off)
 		}
 		if ack := m.flags&unix.NLM_F_ACK != 0; ack != (i == len(inner)-1) {
 			t.Errorf("message %d: ack flag %v", i, ack)
@@ -205,7 +206,7 @@ func TestBatchEncoding(t *testing.T) {
 
 	// An extended ack pointing into an element names it.
 	m := inner[2] // second addr4 message: elements 2000..3999
-	elems := m.off + nlmsgHdrLen + nfgenLen + nlaHdrLen + align4(len("dynfw")+1) + nlaHdrLen + align4(len("addr4")+1) + nlaHdrLen
+	elems := m.off + nlmsgHdrLen + nfgenLen + nlaHdrLen + netlink.Align(len("dynfw")+1) + nlaHdrLen + netlink.Align(len("addr4")+1) + nlaHdrLen
 	off := elems + 7*16 + 5 - m.off // inside the 8th element
 	if got := b.elementAt(m.off, off); got != "10.0.7.215" {
 		t.Errorf("elementAt = %q, want 10.0.7.215 (element 2007)", got)
@@ -219,46 +220,10 @@ func TestBatchEncoding(t *testing.T) {
 	ne.PutUint16(ack[4+nlmsgHdrLen:], 8)
 	ne.PutUint16(ack[4+nlmsgHdrLen+2:], unix.NLMSGERR_ATTR_OFFS)
 	ne.PutUint32(ack[4+nlmsgHdrLen+4:], uint32(off))
-	err := b.explain(nlmsg{typ: unix.NLMSG_ERROR, flags: unix.NLM_F_CAPPED | unix.NLM_F_ACK_TLVS, seq: m.seq, body: ack[:]}, unix.ENOENT)
+	err := b.explain(netlink.Message{Type: unix.NLMSG_ERROR, Flags: unix.NLM_F_CAPPED | unix.NLM_F_ACK_TLVS, Seq: m.seq, Body: ack[:]})
 	var oe *OpError
 	if !errors.As(err, &oe) || oe.Element != "10.0.7.215" || !errors.Is(err, unix.ENOENT) || oe.Op != "add elements to set inet dynfw addr4" {
 		t.Errorf("explain = %v", err)
 	}
-	b.release()
-}
-
-func TestBatchMmap(t *testing.T) {
-	b := newBatch(4<<20, nil)
-	if b.mapped == nil || cap(b.buf) < 4<<20 {
-		t.Fatalf("a 4 MiB batch is not mmap'ed")
-	}
-	b.release()
-	small := make([]byte, 0, 1000)
-	b = newBatch(500, small)
-	if b.mapped != nil || &b.buf[:1][0] != &small[:1][0] {
-		t.Fatalf("a small batch does not reuse the buffer")
-	}
-}
-
-func TestMessagesIterator(t *testing.T) {
-	var w builder
-	for i := range 3 {
-		w.beginMsg(unix.NLMSG_ERROR, 0, uint32(i), 0, 0)
-		w.str(1, "x") // odd length: padding
-		w.endMsg()
-	}
-	n := 0
-	for m := range messages(w.buf) {
-		if m.seq != uint32(n) || m.typ != unix.NLMSG_ERROR {
-			t.Errorf("message %d: %+v", n, m)
-		}
-		n++
-	}
-	if n != 3 {
-		t.Errorf("%d messages", n)
-	}
-	// Truncated input stops cleanly.
-	for range messages(w.buf[:10]) {
-		t.Errorf("message from truncated input")
-	}
+	b.Release()
 }

@@ -103,6 +103,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/firewall"
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -477,12 +478,12 @@ func (b *Backend) replace(e *firewall.Elements) error {
 	b.listSpans(bt, unix.NFT_MSG_NEWSETELEM, unix.NLM_F_CREATE, b.net4, m4)
 	b.listSpans(bt, unix.NFT_MSG_NEWSETELEM, unix.NLM_F_CREATE, b.net6, m6)
 
-	size := len(bt.buf)
+	size := len(bt.Buf)
 	err := b.c.transact(bt)
 	b.recycle(bt)
 	b.endBatch(err == nil)
 	if err != nil {
-		if errors.Is(err, errOutcomeUnknown) {
+		if errors.Is(err, netlink.ErrOutcomeUnknown) {
 			b.known = false
 		}
 		return err
@@ -617,12 +618,12 @@ func (b *Backend) Apply(ctx context.Context, add, del *firewall.Elements) error 
 			b.listSpans(bt, unix.NFT_MSG_NEWSETELEM, addFlags, c.s, c.addSp)
 		}
 	}
-	msgs := len(bt.msgs)
+	msgs := len(bt.Msgs)
 	err := b.c.transact(bt)
 	b.recycle(bt)
 	b.endBatch(err == nil)
 	if err != nil {
-		if errors.Is(err, errOutcomeUnknown) {
+		if errors.Is(err, netlink.ErrOutcomeUnknown) {
 			b.known = false
 		}
 		return err
@@ -656,10 +657,9 @@ func (b *Backend) spansSize(s *setDef, spans []span) int {
 // recycle keeps a small batch buffer for the next batch and lets a big
 // one go.
 func (b *Backend) recycle(bt *batch) {
-	if bt.mapped == nil && cap(bt.buf) <= bigBatch {
-		b.small = bt.buf[:0]
+	if small := bt.Release(); small != nil {
+		b.small = small
 	}
-	bt.release()
 }
 
 // warnSkipped logs elements of a family the table cannot hold.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dynfw/sentinel/internal/firewall"
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -267,10 +268,10 @@ func generation(t testing.TB, b *Backend) uint32 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var gen uint32
-	err := b.c.query(unix.NFT_MSG_GETGEN, false, unix.AF_UNSPEC, nil, func(m nlmsg) error {
-		for typ, v := range attrs(m.body) {
+	err := b.c.query(unix.NFT_MSG_GETGEN, false, unix.AF_UNSPEC, nil, func(m netlink.Message) error {
+		for typ, v := range netlink.Attrs(m.Body) {
 			if typ == 1 { // NFTA_GEN_ID
-				gen = be32(v)
+				gen = netlink.BE32(v)
 			}
 		}
 		return nil
@@ -678,7 +679,7 @@ func TestBigBatch(t *testing.T) {
 	if member(t, ns, "dynfw", "addr4", "10.1.56.128") {
 		t.Errorf("10.1.56.128 present")
 	}
-	if b.small != nil && cap(b.small) > bigBatch {
+	if b.small != nil && cap(b.small) > netlink.BigBatch {
 		t.Errorf("a %d-byte buffer kept after a big batch", cap(b.small))
 	}
 }

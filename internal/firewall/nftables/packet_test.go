@@ -5,13 +5,12 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/firewall/fwtest"
-	"golang.org/x/sys/unix"
+	"github.com/dynfw/sentinel/internal/firewall/netns"
 )
 
 // inNetns runs fn on a thread switched into the network namespace f. A
@@ -19,30 +18,7 @@ import (
 // sockets and return them.
 func inNetns(t *testing.T, f *os.File, fn func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- err
-			return
-		}
-		fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err // the thread stays locked and is discarded
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+	if err := netns.Do(int(f.Fd()), func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/dynfw/sentinel/internal/firewall/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,9 +67,9 @@ func (b *Backend) inspect() (exists bool, sets map[string]kernelSet, chains map[
 
 func (b *Backend) inspect1() (exists bool, sets map[string]kernelSet, chains map[string]kernelChain, err error) {
 	t := b.cfg.Table
-	err = b.c.query(unix.NFT_MSG_GETTABLE, false, b.nfproto, func(w *builder) {
-		w.str(unix.NFTA_TABLE_NAME, t)
-	}, func(nlmsg) error { return nil })
+	err = b.c.query(unix.NFT_MSG_GETTABLE, false, b.nfproto, func(w *netlink.Builder) {
+		w.Str(unix.NFTA_TABLE_NAME, t)
+	}, func(netlink.Message) error { return nil })
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil, nil, nil
 	}
@@ -76,23 +77,23 @@ func (b *Backend) inspect1() (exists bool, sets map[string]kernelSet, chains map
 		return false, nil, nil, fmt.Errorf("nftables: looking up table %s %s: %w", b.cfg.Family, t, err)
 	}
 	sets = map[string]kernelSet{}
-	err = b.c.query(unix.NFT_MSG_GETSET, true, b.nfproto, func(w *builder) {
-		w.str(unix.NFTA_SET_TABLE, t)
-	}, func(m nlmsg) error {
+	err = b.c.query(unix.NFT_MSG_GETSET, true, b.nfproto, func(w *netlink.Builder) {
+		w.Str(unix.NFTA_SET_TABLE, t)
+	}, func(m netlink.Message) error {
 		var k kernelSet
 		table := ""
-		for typ, v := range attrs(m.body) {
+		for typ, v := range netlink.Attrs(m.Body) {
 			switch typ {
 			case unix.NFTA_SET_TABLE:
-				table = attrString(v)
+				table = netlink.String(v)
 			case unix.NFTA_SET_NAME:
-				k.name = attrString(v)
+				k.name = netlink.String(v)
 			case unix.NFTA_SET_FLAGS:
-				k.flags = be32(v)
+				k.flags = netlink.BE32(v)
 			case unix.NFTA_SET_KEY_TYPE:
-				k.keyType = be32(v)
+				k.keyType = netlink.BE32(v)
 			case unix.NFTA_SET_KEY_LEN:
-				k.keyLen = be32(v)
+				k.keyLen = netlink.BE32(v)
 			}
 		}
 		if table == t {
@@ -107,31 +108,31 @@ func (b *Backend) inspect1() (exists bool, sets map[string]kernelSet, chains map
 		return true, sets, nil, nil // not our chains: never touched
 	}
 	chains = map[string]kernelChain{}
-	err = b.c.query(unix.NFT_MSG_GETCHAIN, true, b.nfproto, func(w *builder) {
-		w.str(unix.NFTA_CHAIN_TABLE, t)
-	}, func(m nlmsg) error {
+	err = b.c.query(unix.NFT_MSG_GETCHAIN, true, b.nfproto, func(w *netlink.Builder) {
+		w.Str(unix.NFTA_CHAIN_TABLE, t)
+	}, func(m netlink.Message) error {
 		var k kernelChain
 		table := ""
-		for typ, v := range attrs(m.body) {
+		for typ, v := range netlink.Attrs(m.Body) {
 			switch typ {
 			case unix.NFTA_CHAIN_TABLE:
-				table = attrString(v)
+				table = netlink.String(v)
 			case unix.NFTA_CHAIN_NAME:
-				k.name = attrString(v)
+				k.name = netlink.String(v)
 			case unix.NFTA_CHAIN_HOOK:
 				k.base = true
-				for ht, hv := range attrs(v) {
+				for ht, hv := range netlink.Attrs(v) {
 					switch ht {
 					case unix.NFTA_HOOK_HOOKNUM:
-						k.hook = be32(hv)
+						k.hook = netlink.BE32(hv)
 					case unix.NFTA_HOOK_PRIORITY:
-						k.prio = int32(be32(hv))
+						k.prio = int32(netlink.BE32(hv))
 					}
 				}
 			case unix.NFTA_CHAIN_TYPE:
-				k.typ = attrString(v)
+				k.typ = netlink.String(v)
 			case unix.NFTA_CHAIN_POLICY:
-				k.policy, k.hasPolicy = be32(v), true
+				k.policy, k.hasPolicy = netlink.BE32(v), true
 			}
 		}
 		if table == t {
@@ -143,13 +144,6 @@ func (b *Backend) inspect1() (exists bool, sets map[string]kernelSet, chains map
 		return false, nil, nil, fmt.Errorf("nftables: listing the chains of table %s %s: %w", b.cfg.Family, t, err)
 	}
 	return true, sets, chains, nil
-}
-
-func be32(v []byte) uint32 {
-	if len(v) < 4 {
-		return 0
-	}
-	return binary.BigEndian.Uint32(v)
 }
 
 // setup creates or adapts the table, sets, chains and rules in one
@@ -190,9 +184,9 @@ func (b *Backend) setup() error {
 
 	if !b.cfg.SetOnly {
 		bt.begin(unix.NFT_MSG_NEWTABLE, unix.NLM_F_CREATE, fam, "create table "+b.cfg.Family+" "+t)
-		bt.str(unix.NFTA_TABLE_NAME, t)
-		bt.be32(unix.NFTA_TABLE_FLAGS, 0)
-		bt.endMsg()
+		bt.Str(unix.NFTA_TABLE_NAME, t)
+		bt.BE32(unix.NFTA_TABLE_FLAGS, 0)
+		bt.EndMsg()
 		// Empty every chain of our table first: rules reference sets,
 		// and a set in use cannot be deleted. Our chains then get their
 		// rules again below, in the same transaction, so packets never
@@ -212,9 +206,9 @@ func (b *Backend) setup() error {
 				continue
 			}
 			bt.begin(unix.NFT_MSG_DELCHAIN, 0, fam, "delete chain "+b.cfg.Family+" "+t+" "+name)
-			bt.str(unix.NFTA_CHAIN_TABLE, t)
-			bt.str(unix.NFTA_CHAIN_NAME, name)
-			bt.endMsg()
+			bt.Str(unix.NFTA_CHAIN_TABLE, t)
+			bt.Str(unix.NFTA_CHAIN_NAME, name)
+			bt.EndMsg()
 		}
 		for _, name := range slices.Sorted(maps.Keys(sets)) {
 			if s := wanted[name]; s != nil && kept[s] {
@@ -322,53 +316,53 @@ func (b *Backend) newSet(bt *batch, s *setDef, size int) {
 	b.nextID++
 	s.id = b.nextID
 	bt.begin(unix.NFT_MSG_NEWSET, unix.NLM_F_CREATE, b.nfproto, "create set "+s.desc)
-	bt.str(unix.NFTA_SET_TABLE, b.cfg.Table)
-	bt.str(unix.NFTA_SET_NAME, s.name)
-	bt.be32(unix.NFTA_SET_FLAGS, flags)
-	bt.be32(unix.NFTA_SET_KEY_TYPE, keyType)
-	bt.be32(unix.NFTA_SET_KEY_LEN, keyLen)
-	bt.be32(unix.NFTA_SET_ID, s.id)
+	bt.Str(unix.NFTA_SET_TABLE, b.cfg.Table)
+	bt.Str(unix.NFTA_SET_NAME, s.name)
+	bt.BE32(unix.NFTA_SET_FLAGS, flags)
+	bt.BE32(unix.NFTA_SET_KEY_TYPE, keyType)
+	bt.BE32(unix.NFTA_SET_KEY_LEN, keyLen)
+	bt.BE32(unix.NFTA_SET_ID, s.id)
 	if size > 0 {
-		bt.nest(unix.NFTA_SET_DESC)
-		bt.be32(unix.NFTA_SET_DESC_SIZE, uint32(size))
-		bt.end()
+		bt.Nest(unix.NFTA_SET_DESC)
+		bt.BE32(unix.NFTA_SET_DESC_SIZE, uint32(size))
+		bt.EndNest()
 	}
 	// nft records the key byte order in userdata; `nft list` relies on
 	// it for some types, so we write it as nft does.
 	var ud [6]byte
 	ud[0], ud[1] = udataSetKeyByteOrder, 4
 	ne.PutUint32(ud[2:], byteOrderBigEndian)
-	bt.bytes(unix.NFTA_SET_USERDATA, ud[:])
-	bt.endMsg()
+	bt.Bytes(unix.NFTA_SET_USERDATA, ud[:])
+	bt.EndMsg()
 	s.newCap = size
 }
 
 func (b *Backend) delSet(bt *batch, name string) {
 	bt.begin(unix.NFT_MSG_DELSET, 0, b.nfproto, "delete set "+b.cfg.Family+" "+b.cfg.Table+" "+name)
-	bt.str(unix.NFTA_SET_TABLE, b.cfg.Table)
-	bt.str(unix.NFTA_SET_NAME, name)
-	bt.endMsg()
+	bt.Str(unix.NFTA_SET_TABLE, b.cfg.Table)
+	bt.Str(unix.NFTA_SET_NAME, name)
+	bt.EndMsg()
 }
 
 // flushChain appends the deletion of every rule of a chain.
 func (b *Backend) flushChain(bt *batch, name string) {
 	bt.begin(unix.NFT_MSG_DELRULE, 0, b.nfproto, "flush chain "+b.cfg.Family+" "+b.cfg.Table+" "+name)
-	bt.str(unix.NFTA_RULE_TABLE, b.cfg.Table)
-	bt.str(unix.NFTA_RULE_CHAIN, name)
-	bt.endMsg()
+	bt.Str(unix.NFTA_RULE_TABLE, b.cfg.Table)
+	bt.Str(unix.NFTA_RULE_CHAIN, name)
+	bt.EndMsg()
 }
 
 func (b *Backend) addChain(bt *batch, c chainDef) {
 	bt.begin(unix.NFT_MSG_NEWCHAIN, unix.NLM_F_CREATE, b.nfproto, "create chain "+b.cfg.Family+" "+b.cfg.Table+" "+c.name)
-	bt.str(unix.NFTA_CHAIN_TABLE, b.cfg.Table)
-	bt.str(unix.NFTA_CHAIN_NAME, c.name)
-	bt.nest(unix.NFTA_CHAIN_HOOK)
-	bt.be32(unix.NFTA_HOOK_HOOKNUM, c.hook)
-	bt.be32(unix.NFTA_HOOK_PRIORITY, uint32(int32(b.cfg.Priority)))
-	bt.end()
-	bt.be32(unix.NFTA_CHAIN_POLICY, nfAccept)
-	bt.str(unix.NFTA_CHAIN_TYPE, "filter")
-	bt.endMsg()
+	bt.Str(unix.NFTA_CHAIN_TABLE, b.cfg.Table)
+	bt.Str(unix.NFTA_CHAIN_NAME, c.name)
+	bt.Nest(unix.NFTA_CHAIN_HOOK)
+	bt.BE32(unix.NFTA_HOOK_HOOKNUM, c.hook)
+	bt.BE32(unix.NFTA_HOOK_PRIORITY, uint32(int32(b.cfg.Priority)))
+	bt.EndNest()
+	bt.BE32(unix.NFTA_CHAIN_POLICY, nfAccept)
+	bt.Str(unix.NFTA_CHAIN_TYPE, "filter")
+	bt.EndMsg()
 }
 
 // addRules appends the chain's rules: allow-list accepts first, then the
@@ -401,11 +395,11 @@ func (b *Backend) ruleCounters(c *conn) (out map[string]ruleInfo, err error) {
 
 func (b *Backend) ruleCounters1(c *conn, out map[string]ruleInfo) error {
 	for _, ch := range b.chains {
-		err := c.query(unix.NFT_MSG_GETRULE, true, b.nfproto, func(w *builder) {
-			w.str(unix.NFTA_RULE_TABLE, b.cfg.Table)
-			w.str(unix.NFTA_RULE_CHAIN, ch.name)
-		}, func(m nlmsg) error {
-			r := parseRule(m.body)
+		err := c.query(unix.NFT_MSG_GETRULE, true, b.nfproto, func(w *netlink.Builder) {
+			w.Str(unix.NFTA_RULE_TABLE, b.cfg.Table)
+			w.Str(unix.NFTA_RULE_CHAIN, ch.name)
+		}, func(m netlink.Message) error {
+			r := parseRule(m.Body)
 			if r.table == b.cfg.Table && r.chain == ch.name && r.counter {
 				k := ruleKey(r.chain, r.set)
 				o := out[k]
@@ -427,9 +421,9 @@ func (b *Backend) ruleCounters1(c *conn, out map[string]ruleInfo) error {
 func (b *Backend) addRule(bt *batch, c chainDef, s *setDef, verdict uint32, counter *ruleInfo) {
 	bt.begin(unix.NFT_MSG_NEWRULE, unix.NLM_F_CREATE|unix.NLM_F_APPEND, b.nfproto,
 		"add rule to chain "+b.cfg.Family+" "+b.cfg.Table+" "+c.name+" using set "+s.name)
-	bt.str(unix.NFTA_RULE_TABLE, b.cfg.Table)
-	bt.str(unix.NFTA_RULE_CHAIN, c.name)
-	bt.nest(unix.NFTA_RULE_EXPRESSIONS)
+	bt.Str(unix.NFTA_RULE_TABLE, b.cfg.Table)
+	bt.Str(unix.NFTA_RULE_CHAIN, c.name)
+	bt.Nest(unix.NFTA_RULE_EXPRESSIONS)
 	proto, off, l := byte(unix.NFPROTO_IPV4), uint32(12), uint32(4) // IPv4 saddr
 	if s.f.v6 {
 		proto, off, l = unix.NFPROTO_IPV6, 8, 16 // IPv6 saddr
@@ -437,57 +431,57 @@ func (b *Backend) addRule(bt *batch, c chainDef, s *setDef, verdict uint32, coun
 	if b.nfproto == unix.NFPROTO_INET {
 		// In an inet chain the network header may be either family.
 		expr(bt, "meta", func() {
-			bt.be32(unix.NFTA_META_DREG, nftReg1)
-			bt.be32(unix.NFTA_META_KEY, nftMetaNFProto)
+			bt.BE32(unix.NFTA_META_DREG, nftReg1)
+			bt.BE32(unix.NFTA_META_KEY, nftMetaNFProto)
 		})
 		expr(bt, "cmp", func() {
-			bt.be32(unix.NFTA_CMP_SREG, nftReg1)
-			bt.be32(unix.NFTA_CMP_OP, nftCmpEq)
-			bt.nest(unix.NFTA_CMP_DATA)
-			bt.bytes(unix.NFTA_DATA_VALUE, []byte{proto})
-			bt.end()
+			bt.BE32(unix.NFTA_CMP_SREG, nftReg1)
+			bt.BE32(unix.NFTA_CMP_OP, nftCmpEq)
+			bt.Nest(unix.NFTA_CMP_DATA)
+			bt.Bytes(unix.NFTA_DATA_VALUE, []byte{proto})
+			bt.EndNest()
 		})
 	}
 	expr(bt, "payload", func() {
-		bt.be32(unix.NFTA_PAYLOAD_DREG, nftReg1)
-		bt.be32(unix.NFTA_PAYLOAD_BASE, nftPayloadNetworkHdr)
-		bt.be32(unix.NFTA_PAYLOAD_OFFSET, off)
-		bt.be32(unix.NFTA_PAYLOAD_LEN, l)
+		bt.BE32(unix.NFTA_PAYLOAD_DREG, nftReg1)
+		bt.BE32(unix.NFTA_PAYLOAD_BASE, nftPayloadNetworkHdr)
+		bt.BE32(unix.NFTA_PAYLOAD_OFFSET, off)
+		bt.BE32(unix.NFTA_PAYLOAD_LEN, l)
 	})
 	expr(bt, "lookup", func() {
-		bt.str(unix.NFTA_LOOKUP_SET, s.name)
-		bt.be32(unix.NFTA_LOOKUP_SREG, nftReg1)
+		bt.Str(unix.NFTA_LOOKUP_SET, s.name)
+		bt.BE32(unix.NFTA_LOOKUP_SREG, nftReg1)
 		if s.id != 0 {
 			// The kernel finds the set by name first; the ID of a set
 			// created in the same batch is what nft sends too.
-			bt.be32(unix.NFTA_LOOKUP_SET_ID, s.id)
+			bt.BE32(unix.NFTA_LOOKUP_SET_ID, s.id)
 		}
 	})
 	if counter != nil {
 		expr(bt, "counter", func() {
-			bt.be64(unix.NFTA_COUNTER_BYTES, counter.bytes)
-			bt.be64(unix.NFTA_COUNTER_PACKETS, counter.packets)
+			bt.BE64(unix.NFTA_COUNTER_BYTES, counter.bytes)
+			bt.BE64(unix.NFTA_COUNTER_PACKETS, counter.packets)
 		})
 	}
 	expr(bt, "immediate", func() {
-		bt.be32(unix.NFTA_IMMEDIATE_DREG, nftRegVerdict)
-		bt.nest(unix.NFTA_IMMEDIATE_DATA)
-		bt.nest(unix.NFTA_DATA_VERDICT)
-		bt.be32(unix.NFTA_VERDICT_CODE, verdict)
-		bt.end()
-		bt.end()
+		bt.BE32(unix.NFTA_IMMEDIATE_DREG, nftRegVerdict)
+		bt.Nest(unix.NFTA_IMMEDIATE_DATA)
+		bt.Nest(unix.NFTA_DATA_VERDICT)
+		bt.BE32(unix.NFTA_VERDICT_CODE, verdict)
+		bt.EndNest()
+		bt.EndNest()
 	})
-	bt.end()
-	bt.endMsg()
+	bt.EndNest()
+	bt.EndMsg()
 }
 
 func expr(w *batch, name string, data func()) {
-	w.nest(unix.NFTA_LIST_ELEM)
-	w.str(unix.NFTA_EXPR_NAME, name)
-	w.nest(unix.NFTA_EXPR_DATA)
+	w.Nest(unix.NFTA_LIST_ELEM)
+	w.Str(unix.NFTA_EXPR_NAME, name)
+	w.Nest(unix.NFTA_EXPR_DATA)
 	data()
-	w.end()
-	w.end()
+	w.EndNest()
+	w.EndNest()
 }
 
 // ruleInfo is what Counters needs of a dumped rule.
@@ -500,28 +494,28 @@ type ruleInfo struct {
 
 func parseRule(body []byte) ruleInfo {
 	var r ruleInfo
-	for t, v := range attrs(body) {
+	for t, v := range netlink.Attrs(body) {
 		switch t {
 		case unix.NFTA_RULE_TABLE:
-			r.table = attrString(v)
+			r.table = netlink.String(v)
 		case unix.NFTA_RULE_CHAIN:
-			r.chain = attrString(v)
+			r.chain = netlink.String(v)
 		case unix.NFTA_RULE_EXPRESSIONS:
-			for _, e := range attrs(v) {
+			for _, e := range netlink.Attrs(v) {
 				var name string
 				var data []byte
-				for et, ev := range attrs(e) {
+				for et, ev := range netlink.Attrs(e) {
 					switch et {
 					case unix.NFTA_EXPR_NAME:
-						name = attrString(ev)
+						name = netlink.String(ev)
 					case unix.NFTA_EXPR_DATA:
 						data = ev
 					}
 				}
-				for dt, dv := range attrs(data) {
+				for dt, dv := range netlink.Attrs(data) {
 					switch {
 					case name == "lookup" && dt == unix.NFTA_LOOKUP_SET:
-						r.set = attrString(dv)
+						r.set = netlink.String(dv)
 					case name == "counter" && dt == unix.NFTA_COUNTER_PACKETS && len(dv) == 8:
 						r.counter, r.packets = true, binary.BigEndian.Uint64(dv)
 					case name == "counter" && dt == unix.NFTA_COUNTER_BYTES && len(dv) == 8:
@@ -541,8 +535,8 @@ func (b *Backend) teardown() error {
 		bt := b.c.newBatch(256, b.small)
 		defer b.recycle(bt)
 		bt.begin(unix.NFT_MSG_DELTABLE, 0, fam, "delete table "+b.cfg.Family+" "+t)
-		bt.str(unix.NFTA_TABLE_NAME, t)
-		bt.endMsg()
+		bt.Str(unix.NFTA_TABLE_NAME, t)
+		bt.EndMsg()
 		err := b.c.transact(bt)
 		if errors.Is(err, unix.ENOENT) {
 			b.log.Warn("nftables: our table was already gone", "table", b.cfg.Family+" "+t)
