@@ -284,7 +284,7 @@ func readRequest(br *bufio.Reader) (request, error) {
 	}
 	method, rest, ok1 := bytes.Cut(l, []byte(" "))
 	target, proto, ok2 := bytes.Cut(rest, []byte(" "))
-	if !ok1 || !ok2 || !token(method) || len(target) == 0 || bytes.IndexByte(target, ' ') >= 0 ||
+	if !ok1 || !ok2 || !token(method) || !requestTarget(target) ||
 		len(proto) != 8 || string(proto[:7]) != "HTTP/1." || (proto[7] != '0' && proto[7] != '1') {
 		return req, errBadRequest
 	}
@@ -317,6 +317,22 @@ func readRequest(br *bufio.Reader) (request, error) {
 			req.close = true
 		}
 	}
+}
+
+// requestTarget reports whether b is a target in origin form ("/path",
+// RFC 9112, 3.2.1) or absolute form ("http://host/path"), without spaces
+// or control characters: the server answers every path alike, but what is
+// not a request is not answered as one.
+func requestTarget(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' && !bytes.Contains(b, []byte("://")) {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // token reports whether b is a non-empty HTTP token (RFC 9110, 5.6.2).
