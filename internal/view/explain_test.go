@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -176,10 +177,14 @@ func TestAutoRefresh(t *testing.T) {
 // between, never sees a 429; a scraper fetching ten attacker pages a
 // second meets one.
 func TestBrowsingNeverLimited(t *testing.T) {
+	// The handler reads the clock after it has answered (its access log),
+	// so the test moves it under a lock.
+	var mu sync.Mutex
 	now := testNow
+	tick := func() { mu.Lock(); now = now.Add(time.Second); mu.Unlock() }
 	e := newEnv(t, func(o *Options) {
 		o.RateLimit = RateLimit{TrustProxy: true} // the default limits
-		o.Now = func() time.Time { return now }
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	})
 	addr := func(i int) string { return fmt.Sprintf("198.51.%d.%d", i/250, i%250+1) }
 	for i := range 30 {
@@ -187,7 +192,7 @@ func TestBrowsingNeverLimited(t *testing.T) {
 		wantStatus(t, resp, body, 200)
 	}
 	for i := range 60 {
-		now = now.Add(time.Second)
+		tick()
 		path := "/attackers/details/ip/" + addr(100+i) + "?period=1d"
 		if i%3 == 2 {
 			path = "/passwords/details/" + encodePassword(fmt.Sprint("pw", i)) + "?period=1w"
@@ -204,7 +209,7 @@ func TestBrowsingNeverLimited(t *testing.T) {
 	limited := -1
 	for i := range 1200 {
 		if i%10 == 0 {
-			now = now.Add(time.Second)
+			tick()
 		}
 		req, _ := http.NewRequest("GET", e.srv.URL+"/attackers/details/ip/"+addr(1000+i)+"?period=1w", nil)
 		req.Header.Set("X-Forwarded-For", "203.0.113.9")
