@@ -110,7 +110,7 @@ type Syncer struct {
 	ctx         context.Context
 	batch       []policy.Change
 	applied     bool // the backend holds a state we know
-	needReplace bool      // the backend's contents are uncertain after a failure
+	needReplace bool // the backend's contents are uncertain after a failure
 	retryAt     time.Time
 	retryDelay  time.Duration
 	done        bool
