@@ -381,7 +381,8 @@ func (fx effects) ApplyDelta(d dynfw.Delta, ok bool) { fx.s.h.Delta(d, ok) }
 func (fx effects) Note(what, detail string) {
 	k, ok := machineNotes[what]
 	if !ok { // the Machine makes no other notes
-		panic("subscription: unknown note " + what)
+		fx.s.conn.log.Warn(what, "detail", detail)
+		return
 	}
 	fx.s.h.Note(Note{Kind: k, Detail: detail})
 }
