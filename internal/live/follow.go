@@ -83,10 +83,18 @@ func (h *Hub) Follow(ctx context.Context, cfg FollowConfig) error {
 type follower struct {
 	h       *Hub
 	resyncs uint64
+	// untouched: a message arrived that has not yet reached the hub (a
+	// list the serial rules did not need, a buffered delta, a malformed
+	// message); the hub records its arrival in State.
+	untouched bool
 }
 
 // State implements subscription.Handler: the state the page shows.
 func (f *follower) State(s subscription.State) {
+	if f.untouched {
+		f.untouched = false
+		f.h.touch()
+	}
 	state := StateConnected
 	switch {
 	case !s.Connected:
@@ -103,12 +111,14 @@ func (f *follower) List(l *subscription.List) error {
 	if err != nil {
 		return err
 	}
+	f.untouched = false
 	f.h.ApplyList(l.Version, l.Serial, addrs)
 	return nil
 }
 
 // Delta implements subscription.Handler.
 func (f *follower) Delta(d dynfw.Delta, ok bool) {
+	f.untouched = false
 	if ok {
 		f.h.ApplyDelta(d)
 	} else {
@@ -117,7 +127,10 @@ func (f *follower) Delta(d dynfw.Delta, ok bool) {
 }
 
 // Event implements subscription.Handler.
-func (f *follower) Event(e dynfw.Event) { f.h.ApplyEvent(e) }
+func (f *follower) Event(e dynfw.Event) {
+	f.untouched = false
+	f.h.ApplyEvent(e)
+}
 
 // Tick implements subscription.Handler; the hub has its own timers.
 func (f *follower) Tick(time.Time) {}
@@ -126,7 +139,7 @@ func (f *follower) Tick(time.Time) {}
 func (f *follower) Note(n subscription.Note) {
 	switch n.Kind {
 	case subscription.Message:
-		f.h.touch()
+		f.untouched = true
 	case subscription.Malformed:
 		switch n.Topic {
 		case dynfw.TopicList, dynfw.TopicDelta:
