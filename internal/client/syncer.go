@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -15,7 +14,7 @@ import (
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/firewall"
 	"github.com/dynfw/sentinel/internal/policy"
-	"github.com/dynfw/sentinel/zmtp"
+	"github.com/dynfw/sentinel/internal/subscription"
 )
 
 // SyncConfig configures a Syncer.
@@ -95,26 +94,23 @@ func newStats() *Stats {
 	return st
 }
 
-// Syncer keeps a firewall backend in sync with a DynFW server: it feeds the
-// received messages to a Machine, applies lists and delta batches through the
-// address policy, and hands the resulting element changes to the backend.
+// Syncer keeps a firewall backend in sync with a DynFW server: a
+// subscription.Session receives the messages and applies the serial rules;
+// the Syncer is its Handler, which applies lists and delta batches through
+// the address policy and hands the resulting element changes to the backend.
 type Syncer struct {
 	cfg     SyncConfig
 	conn    *Conn
 	backend firewall.Backend
 	set     *policy.Set
-	m       *Machine
+	sess    *subscription.Session
 	log     *slog.Logger
 	stats   *Stats
 
 	ctx         context.Context
 	batch       []policy.Change
-	payload     []byte    // the list being applied
-	arrived     time.Time // when it was received
-	count4      int       // its single IPv4 entries
-	count6      int       // and the others
-	applied     bool      // the backend holds a state we know
-	needReplace bool      // the backend's contents are uncertain after a failure
+	applied     bool // the backend holds a state we know
+	needReplace bool // the backend's contents are uncertain after a failure
 	retryAt     time.Time
 	retryDelay  time.Duration
 	done        bool
@@ -126,7 +122,6 @@ type Syncer struct {
 	gateways      []netip.Addr
 	lookedUp      time.Time
 	resolving     bool
-	resolved      chan []netip.Addr
 	gatewayErr    bool                  // a failure to read them was logged
 	refusedLogged map[netip.Prefix]bool // refused entries already logged
 	refusedFull   bool                  // the overflow was logged
@@ -160,8 +155,8 @@ func NewSyncer(cfg SyncConfig, conn *Conn, set *policy.Set, backend firewall.Bac
 		cfg.MaxRefusalLogs = 1024
 	}
 	s := &Syncer{cfg: cfg, conn: conn, backend: backend, set: set, log: cfg.Logger, stats: newStats(),
-		resolved: make(chan []netip.Addr, 1), refusedLogged: map[netip.Prefix]bool{}}
-	s.m = NewMachine(cfg.Machine, s)
+		refusedLogged: map[netip.Prefix]bool{}}
+	s.sess = subscription.NewSession(conn, s, subscription.Options{Machine: cfg.Machine, Tick: cfg.BatchInterval, TrimAfter: trimAfter})
 	return s
 }
 
@@ -172,33 +167,12 @@ func (s *Syncer) Stats() *Stats { return s.stats }
 // freed memory to the system.
 const trimAfter = 1 << 20
 
-// decodeOptions accepts prefixes: the policy and every backend handle them.
-var decodeOptions = dynfw.DecodeOptions{AllowPrefix: true}
-
 // Run synchronises until ctx ends (or, with Once, until the first list is
 // applied). The firewall keeps its last good set whatever happens to the
 // connection; Run returns only on ctx's end, with Once, or when the
 // connection's socket is closed.
 func (s *Syncer) Run(ctx context.Context) error {
 	s.ctx = ctx
-	msgs := make(chan zmtp.Message, 64)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := s.conn.Recv(ctx)
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(s.cfg.BatchInterval)
-	defer tick.Stop()
 	// Learn what the floor protects before the first list is applied.
 	s.readGateways()
 	if s.cfg.Server != "" {
@@ -208,118 +182,80 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 	s.lookedUp = time.Now()
 	s.protect()
-	s.m.Start(time.Now())
 	s.stats.Connected.Store(true)
-	for {
-		select {
-		case <-ctx.Done():
-			s.flush(time.Now())
-			return nil
-		case err := <-recvErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		case e := <-s.conn.events:
-			switch e.Type {
-			case zmtp.EventConnected:
-				s.stats.Connected.Store(true)
-				s.stats.Reconnects.Add(1)
-				s.lookUp(time.Now()) // the server's address may have changed
-				s.m.Reconnected(time.Now())
-			case zmtp.EventDisconnected:
-				s.stats.Connected.Store(false)
-			}
-		case m := <-msgs:
-			s.stats.LastMessage.Store(time.Now().UnixNano())
-			big := len(m) == 2 && len(m[1]) >= trimAfter
-			s.handle(time.Now(), m)
-			if big {
-				// A large list leaves tens of megabytes of garbage
-				// (the payload, decode and batch buffers); give it back
-				// to the system now rather than keep a router's RSS at
-				// its peak until the scavenger gets to it.
-				m = nil
-				debug.FreeOSMemory()
-			}
-			if s.done {
-				return nil
-			}
-		case addrs := <-s.resolved:
-			s.resolving = false
-			if addrs != nil {
-				s.serverAddrs = addrs
-				s.protect()
-			}
-		case now := <-tick.C:
-			if s.replaceReq.Swap(false) && s.applied {
-				s.needReplace, s.retryAt = true, time.Time{}
-			}
-			if now.Sub(s.lookedUp) >= s.cfg.ProtectInterval {
-				s.lookUp(now)
-			}
-			s.m.Tick(now)
-			s.flush(now)
-		}
+	err := s.sess.Run(ctx)
+	if ctx.Err() != nil && !s.done {
+		s.flush(time.Now())
 	}
+	return err
 }
 
-func (s *Syncer) handle(now time.Time, m zmtp.Message) {
-	if len(m) != 2 {
+// Note implements subscription.Handler: counters and log lines, and what a
+// reconnection asks for.
+func (s *Syncer) Note(n subscription.Note) {
+	switch n.Kind {
+	case subscription.Message:
+		s.stats.LastMessage.Store(time.Now().UnixNano())
+	case subscription.Connected:
+		s.stats.Connected.Store(true)
+		s.stats.Reconnects.Add(1)
+		s.lookUp(time.Now()) // the server's address may have changed
+	case subscription.Disconnected:
+		s.stats.Connected.Store(false)
+	case subscription.Malformed:
 		s.stats.Malformed.Add(1)
-		s.log.Warn("ignoring message", "frames", len(m), "reason", "DynFW messages have two frames")
-		return
-	}
-	switch string(m[0]) {
-	case dynfw.TopicList:
-		// A first pass validates the whole list before anything changes,
-		// and counts it so the policy can size its maps.
-		s.count4, s.count6 = 0, 0
-		head, err := dynfw.DecodeListFunc(m[1], decodeOptions, func(p netip.Prefix) {
-			if p.Bits() == 32 && p.Addr().Is4() {
-				s.count4++
-			} else {
-				s.count6++
-			}
-		})
-		if err != nil {
-			s.stats.Malformed.Add(1)
-			s.log.Warn("ignoring malformed list", "err", err)
-			return
-		}
-		s.payload, s.arrived = m[1], now
-		s.m.OnList(now, &head)
-		s.payload = nil
-	case dynfw.TopicDelta:
-		d, err := dynfw.DecodeDelta(m[1], decodeOptions)
-		var ae *dynfw.AddrError
+		var fe *subscription.FramesError
 		switch {
-		case err == nil:
-			s.m.OnDelta(now, d, true)
-		case errors.As(err, &ae):
-			s.stats.SkippedBadAddress.Add(1)
-			s.log.Warn("skipping delta with unusable address", "serial", d.Serial, "err", err)
-			s.m.OnDelta(now, d, false)
+		case errors.As(n.Err, &fe):
+			s.log.Warn("ignoring message", "frames", fe.Frames, "reason", "DynFW messages have two frames")
+		case n.Topic == dynfw.TopicList:
+			s.log.Warn("ignoring malformed list", "err", n.Err)
+		case n.Topic == dynfw.TopicDelta:
+			s.log.Warn("ignoring malformed delta", "err", n.Err)
 		default:
-			s.stats.Malformed.Add(1)
-			s.log.Warn("ignoring malformed delta", "err", err)
+			s.log.Warn("ignoring malformed message", "topic", n.Topic, "err", n.Err)
 		}
+	case subscription.BadAddress:
+		s.stats.SkippedBadAddress.Add(1)
+		s.log.Warn("skipping delta with unusable address", "serial", n.Serial, "err", n.Err)
+	case subscription.Resync:
+		c, ok := s.stats.Resyncs[n.Detail]
+		if !ok {
+			c = s.stats.Resyncs["other"]
+		}
+		c.Add(1)
+		s.log.Warn("resynchronising", "reason", n.Detail)
+	case subscription.Duplicate:
+		s.stats.Duplicates.Add(1)
+		s.log.Debug("duplicate delta ignored", "detail", n.Detail)
+	case subscription.OutOfOrder:
+		s.stats.OutOfOrder.Add(1)
+		s.log.Debug("delta held back until the gap fills")
+	case subscription.Verified:
+		s.log.Info("state verified against the server's list")
+	default:
+		s.log.Warn(n.Kind.String(), "detail", n.Detail)
 	}
 }
 
-// Subscribe implements Effects.
-func (s *Syncer) Subscribe(topic string) {
-	if err := s.conn.Subscribe(topic); err != nil {
-		s.log.Error("subscribe", "topic", topic, "err", err)
+// Tick implements subscription.Handler: a requested replace, the protected
+// addresses' periodic lookup, and the batch of deltas.
+func (s *Syncer) Tick(now time.Time) {
+	if s.replaceReq.Swap(false) && s.applied {
+		s.needReplace, s.retryAt = true, time.Time{}
 	}
+	if now.Sub(s.lookedUp) >= s.cfg.ProtectInterval {
+		s.lookUp(now)
+	}
+	s.flush(now)
 }
 
-// Unsubscribe implements Effects.
-func (s *Syncer) Unsubscribe(topic string) {
-	if err := s.conn.Unsubscribe(topic); err != nil {
-		s.log.Error("unsubscribe", "topic", topic, "err", err)
-	}
-}
+// Event implements subscription.Handler; the Syncer does not subscribe to
+// events.
+func (s *Syncer) Event(dynfw.Event) {}
+
+// State implements subscription.Handler; the Syncer keeps its own gauges.
+func (s *Syncer) State(subscription.State) {}
 
 func (s *Syncer) skipped(p netip.Prefix, why policy.Skip) {
 	switch why {
@@ -368,10 +304,20 @@ func (s *Syncer) lookUp(now time.Time) {
 		go func() {
 			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 			defer cancel()
-			s.resolved <- s.resolve(ctx)
+			addrs := s.resolve(ctx)
+			s.sess.Post(func() { s.resolved(addrs) })
 		}()
 	}
 	s.protect()
+}
+
+// resolved takes in the result of a lookup, on Run's goroutine.
+func (s *Syncer) resolved(addrs []netip.Addr) {
+	s.resolving = false
+	if addrs != nil {
+		s.serverAddrs = addrs
+		s.protect()
+	}
 }
 
 // resolve returns the server's addresses, or nil when the lookup failed
@@ -425,11 +371,11 @@ func (s *Syncer) protect() {
 	s.log.Info("entries covering a protected address removed", "removed", del.Len())
 }
 
-// ApplyList implements Effects: the policy computes what changed since the
-// state the backend holds, and the backend applies it in one step. The
-// first list (or one after a backend failure) replaces the backend's
-// contents entirely, since they are not known.
-func (s *Syncer) ApplyList(l *dynfw.List) error {
+// List implements subscription.Handler: the policy computes what changed
+// since the state the backend holds, and the backend applies it in one
+// step. The first list (or one after a backend failure) replaces the
+// backend's contents entirely, since they are not known.
+func (s *Syncer) List(l *subscription.List) error {
 	if err := s.flushBatch(); err != nil {
 		return err
 	}
@@ -437,23 +383,23 @@ func (s *Syncer) ApplyList(l *dynfw.List) error {
 	s.lookUp(time.Now())
 	start := time.Now()
 	var decodeErr error
-	s.set.Reserve(s.count4, s.count6)
+	s.set.Reserve(l.Count4, l.Count6)
 	add, del := s.set.Sync(func(f func(netip.Prefix)) {
-		_, decodeErr = dynfw.DecodeListFunc(s.payload, decodeOptions, f)
+		decodeErr = l.Each(f)
 	}, s.skipped)
 	if decodeErr != nil { // validated before; cannot happen
 		s.needReplace = true
 		return decodeErr
 	}
-	if len(s.payload) >= trimAfter {
+	if l.Size() >= trimAfter {
 		// The payload is no longer needed; collect it before the backend
 		// builds its own large buffers, to keep the peak low on routers.
-		s.payload = nil
+		l.Release()
 		runtime.GC()
 	}
 	if l.SkippedCount > 0 {
 		s.stats.SkippedBadAddress.Add(uint64(l.SkippedCount))
-		s.log.Warn("list entries skipped", "count", l.SkippedCount, "first", firstSkipped(l))
+		s.log.Warn("list entries skipped", "count", l.SkippedCount, "first", firstSkipped(&l.List))
 	}
 	var err error
 	replace := !s.applied || s.needReplace
@@ -474,9 +420,10 @@ func (s *Syncer) ApplyList(l *dynfw.List) error {
 	entries, elements := s.set.Len()
 	s.log.Info("list applied", "version", l.Version, "serial", l.Serial, "entries", entries, "elements", elements,
 		"added", add.Len(), "removed", del.Len(), "replace", replace, "took", time.Since(start).Round(time.Microsecond),
-		"since_received", time.Since(s.arrived).Round(time.Microsecond))
+		"since_received", time.Since(l.Received).Round(time.Microsecond))
 	if s.cfg.Once {
 		s.done = true
+		s.sess.Stop()
 	}
 	return nil
 }
@@ -488,36 +435,14 @@ func firstSkipped(l *dynfw.List) string {
 	return l.Skipped[0].Error()
 }
 
-// ApplyDelta implements Effects: the delta joins the batch of this tick.
-func (s *Syncer) ApplyDelta(d dynfw.Delta, ok bool) {
+// Delta implements subscription.Handler: the delta joins the batch of this
+// tick.
+func (s *Syncer) Delta(d dynfw.Delta, ok bool) {
 	s.stats.Serial.Store(d.Serial)
 	if !ok {
 		return
 	}
 	s.batch = append(s.batch, policy.Change{Add: d.Op == dynfw.Positive, Addr: d.Addr})
-}
-
-// Note implements Effects.
-func (s *Syncer) Note(what, detail string) {
-	switch what {
-	case "resync":
-		c, ok := s.stats.Resyncs[detail]
-		if !ok {
-			c = s.stats.Resyncs["other"]
-		}
-		c.Add(1)
-		s.log.Warn("resynchronising", "reason", detail)
-	case "duplicate":
-		s.stats.Duplicates.Add(1)
-		s.log.Debug("duplicate delta ignored", "detail", detail)
-	case "out-of-order":
-		s.stats.OutOfOrder.Add(1)
-		s.log.Debug("delta held back until the gap fills")
-	case "verified":
-		s.log.Info("state verified against the server's list")
-	default:
-		s.log.Warn(what, "detail", detail)
-	}
 }
 
 // flush applies the batch, or retries a full replace after a failure.

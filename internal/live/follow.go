@@ -2,13 +2,10 @@ package live
 
 import (
 	"context"
-	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/dynfw/sentinel/dynfw"
-	"github.com/dynfw/sentinel/internal/client"
-	"github.com/dynfw/sentinel/zmtp"
+	"github.com/dynfw/sentinel/internal/subscription"
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
 
@@ -39,216 +36,89 @@ type FollowConfig struct {
 	Heartbeat, HeartbeatTimeout time.Duration
 	// MaxMessageSize bounds a message (default 64 MiB).
 	MaxMessageSize int64
-	// Machine tunes the serial rules (client.MachineConfig defaults).
-	Machine client.MachineConfig
+	// Machine tunes the serial rules (subscription.MachineConfig defaults).
+	Machine subscription.MachineConfig
 	// Tick is how often the state machine checks its timers (default
 	// 100 ms).
 	Tick time.Duration
 }
 
-// decodeOptions accepts prefixes: the list may hold them, and the page shows
-// them as they are.
-var decodeOptions = dynfw.DecodeOptions{AllowPrefix: true}
-
 // Follow subscribes to a DynFW publisher and applies what it sends to the
-// hub until ctx ends (it then returns nil) or the socket fails. The list and
-// deltas go through client.Machine, the router client's serial rules: the
-// list is loaded, deltas are applied in serial order, and a gap, a reset or
-// a new version resynchronises from the next list. Events are applied as
-// they come. The transport reconnects by itself; the page shows the hub as
+// hub until ctx ends (it then returns nil) or the socket fails. A
+// subscription.Session applies the router client's serial rules: the list
+// is loaded, deltas are applied in serial order, and a gap, a reset or a new
+// version resynchronises from the next list. Events are applied as they
+// come. The transport reconnects by itself; the page shows the hub as
 // disconnected meanwhile. Run one Follow per hub.
 func (h *Hub) Follow(ctx context.Context, cfg FollowConfig) error {
-	if cfg.Heartbeat == 0 {
-		cfg.Heartbeat = 30 * time.Second
-	}
-	if cfg.HeartbeatTimeout == 0 {
-		cfg.HeartbeatTimeout = 15 * time.Second
-	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 100 * time.Millisecond
 	}
-	events := make(chan zmtp.Event, 16)
-	opts := zmtp.Options{
-		MaxMessageSize:    cfg.MaxMessageSize,
-		HeartbeatInterval: cfg.Heartbeat,
-		HeartbeatTimeout:  cfg.HeartbeatTimeout,
-		HeartbeatTTL:      3 * cfg.Heartbeat,
+	conn, err := subscription.Dial(subscription.Config{
+		Endpoint:  cfg.Endpoint,
+		ServerKey: cfg.ServerKey,
+		PublicKey: cfg.PublicKey, SecretKey: cfg.SecretKey,
+		Heartbeat: cfg.Heartbeat, HeartbeatTimeout: cfg.HeartbeatTimeout,
+		MaxMessageSize: cfg.MaxMessageSize,
 		// Events come by the thousand per second at peaks; the default
 		// 1000 would drop them during a list decode.
 		RecvQueueLen:         16384,
-		ReconnectInterval:    250 * time.Millisecond,
 		ReconnectIntervalMax: 30 * time.Second,
-		OnEvent: func(e zmtp.Event) {
-			select {
-			case events <- e:
-			default: // the next connection event tells the same story
-			}
-		},
-	}
-	if cfg.ServerKey != nil {
-		opts.Curve = &zmtp.CurveOptions{ServerKey: *cfg.ServerKey, PublicKey: cfg.PublicKey, SecretKey: cfg.SecretKey}
-	}
-	sock, err := zmtp.NewSocket(zmtp.SUB, opts)
+		Logger:               h.log,
+	})
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
-	f := &follower{h: h, sock: sock}
-	f.m = client.NewMachine(cfg.Machine, f)
-	if err := sock.Subscribe(dynfw.TopicEvent); err != nil {
-		return err
-	}
-	f.m.Start(time.Now())
-	if err := sock.Dial(cfg.Endpoint); err != nil {
-		return err
-	}
-	defer h.SetState(StateDisconnected, f.resyncs)
-
-	msgs := make(chan zmtp.Message, 256)
-	recvErr := make(chan error, 1)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		for {
-			m, err := sock.Recv(rctx)
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-rctx.Done():
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(cfg.Tick)
-	defer tick.Stop()
+	defer conn.Close()
+	f := &follower{h: h}
+	defer func() { h.SetState(StateDisconnected, f.resyncs) }()
 	h.log.Info("live: following DynFW", "endpoint", cfg.Endpoint, "curve", cfg.ServerKey != nil)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-recvErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		case e := <-events:
-			switch e.Type {
-			case zmtp.EventConnected:
-				f.connected = true
-				f.m.Reconnected(time.Now())
-			case zmtp.EventDisconnected:
-				f.connected = false
-				h.log.Warn("live: DynFW connection lost", "endpoint", cfg.Endpoint, "err", e.Err)
-			case zmtp.EventHandshakeFailed:
-				h.log.Warn("live: DynFW handshake failed", "endpoint", cfg.Endpoint, "err", e.Err)
-			}
-		case m := <-msgs:
-			f.handle(time.Now(), m)
-		case now := <-tick.C:
-			f.m.Tick(now)
-		}
-		f.updateState()
-	}
+	return subscription.NewSession(conn, f, subscription.Options{
+		Machine: cfg.Machine, Tick: cfg.Tick, Events: true, Queue: 256,
+	}).Run(ctx)
 }
 
-// follower drives the client state machine for a hub; it implements
-// client.Effects.
+// follower applies a subscription to a hub; it implements
+// subscription.Handler.
 type follower struct {
-	h         *Hub
-	sock      *zmtp.Socket
-	m         *client.Machine
-	list      *dynfw.List // the decoded list being offered to the machine
-	connected bool
-	resyncs   uint64
+	h       *Hub
+	resyncs uint64
+	// untouched: a message arrived that has not yet reached the hub (a
+	// list the serial rules did not need, a buffered delta, a malformed
+	// message); the hub records its arrival in State.
+	untouched bool
 }
 
-func (f *follower) updateState() {
-	_, _, have := f.m.State()
+// State implements subscription.Handler: the state the page shows.
+func (f *follower) State(s subscription.State) {
+	if f.untouched {
+		f.untouched = false
+		f.h.touch()
+	}
 	state := StateConnected
 	switch {
-	case !f.connected:
+	case !s.Connected:
 		state = StateDisconnected
-	case !have || f.m.Phase() == client.Resyncing:
+	case !s.Listed || s.Phase == subscription.Resyncing:
 		state = StateSyncing
 	}
 	f.h.SetState(state, f.resyncs)
 }
 
-func (f *follower) handle(now time.Time, m zmtp.Message) {
-	if len(m) != 2 {
-		f.h.touch()
-		return
+// List implements subscription.Handler.
+func (f *follower) List(l *subscription.List) error {
+	addrs, err := l.Addrs()
+	if err != nil {
+		return err
 	}
-	switch string(m[0]) {
-	case dynfw.TopicList:
-		l, err := dynfw.DecodeList(m[1], decodeOptions)
-		if err != nil {
-			f.h.log.Warn("live: ignoring malformed list", "err", err)
-			f.h.touch()
-			return
-		}
-		f.list = &l
-		f.m.OnList(now, &l)
-		f.list = nil
-		f.h.touch()
-	case dynfw.TopicDelta:
-		d, err := dynfw.DecodeDelta(m[1], decodeOptions)
-		var ae *dynfw.AddrError
-		switch {
-		case err == nil:
-			f.m.OnDelta(now, d, true)
-		case errors.As(err, &ae):
-			f.m.OnDelta(now, d, false)
-		default:
-			f.h.log.Warn("live: ignoring malformed delta", "err", err)
-		}
-		f.h.touch()
-	case dynfw.TopicEvent:
-		e, err := dynfw.DecodeEvent(m[1], decodeOptions)
-		var ae *dynfw.AddrError
-		if err != nil && !errors.As(err, &ae) {
-			f.h.log.Debug("live: ignoring malformed event", "err", err)
-			f.h.touch()
-			return
-		}
-		if err != nil {
-			e.Addr = netip.Addr{} // shown without an address
-		}
-		f.h.ApplyEvent(e)
-	default:
-		f.h.touch()
-	}
-}
-
-// Subscribe implements client.Effects.
-func (f *follower) Subscribe(topic string) {
-	if err := f.sock.Subscribe(topic); err != nil {
-		f.h.log.Error("live: subscribe", "topic", topic, "err", err)
-	}
-}
-
-// Unsubscribe implements client.Effects.
-func (f *follower) Unsubscribe(topic string) {
-	if err := f.sock.Unsubscribe(topic); err != nil {
-		f.h.log.Error("live: unsubscribe", "topic", topic, "err", err)
-	}
-}
-
-// ApplyList implements client.Effects: the machine accepted the list that
-// handle is offering.
-func (f *follower) ApplyList(l *dynfw.List) error {
-	if f.list == nil {
-		return errors.New("live: no list payload")
-	}
-	f.h.ApplyList(l.Version, l.Serial, f.list.Addrs)
+	f.untouched = false
+	f.h.ApplyList(l.Version, l.Serial, addrs)
 	return nil
 }
 
-// ApplyDelta implements client.Effects.
-func (f *follower) ApplyDelta(d dynfw.Delta, ok bool) {
+// Delta implements subscription.Handler.
+func (f *follower) Delta(d dynfw.Delta, ok bool) {
+	f.untouched = false
 	if ok {
 		f.h.ApplyDelta(d)
 	} else {
@@ -256,15 +126,33 @@ func (f *follower) ApplyDelta(d dynfw.Delta, ok bool) {
 	}
 }
 
-// Note implements client.Effects.
-func (f *follower) Note(what, detail string) {
-	switch what {
-	case "resync":
+// Event implements subscription.Handler.
+func (f *follower) Event(e dynfw.Event) {
+	f.untouched = false
+	f.h.ApplyEvent(e)
+}
+
+// Tick implements subscription.Handler; the hub has its own timers.
+func (f *follower) Tick(time.Time) {}
+
+// Note implements subscription.Handler.
+func (f *follower) Note(n subscription.Note) {
+	switch n.Kind {
+	case subscription.Message:
+		f.untouched = true
+	case subscription.Malformed:
+		switch n.Topic {
+		case dynfw.TopicList, dynfw.TopicDelta:
+			f.h.log.Warn("live: ignoring malformed "+n.Topic[len("dynfw/"):], "err", n.Err)
+		case dynfw.TopicEvent:
+			f.h.log.Debug("live: ignoring malformed event", "err", n.Err)
+		}
+	case subscription.Resync:
 		f.resyncs++
-		f.h.log.Info("live: resynchronising", "reason", detail)
-	case "duplicate", "out-of-order", "verified":
-		f.h.log.Debug("live: "+what, "detail", detail)
-	default:
-		f.h.log.Info("live: "+what, "detail", detail)
+		f.h.log.Info("live: resynchronising", "reason", n.Detail)
+	case subscription.Duplicate, subscription.OutOfOrder, subscription.Verified:
+		f.h.log.Debug("live: "+n.Kind.String(), "detail", n.Detail)
+	case subscription.StaleList, subscription.NoList:
+		f.h.log.Info("live: "+n.Kind.String(), "detail", n.Detail)
 	}
 }

@@ -243,3 +243,24 @@ func TestLoadServerKey(t *testing.T) {
 
 // turrisKey is the public DynFW server key of sentinel.turris.cz.
 const turrisKey = `D=rkicUyn5AcL)>9$2Db0HIELd2F*WaS-zDTikU*`
+
+// TestFollowEndKeepsResyncs: when Follow returns, the page shows the hub
+// disconnected with the resynchronisations counted so far (not zero).
+func TestFollowEndKeepsResyncs(t *testing.T) {
+	pub := newRawPub(t)
+	h, _ := newTestHub(t, Options{Logger: quiet})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Follow(ctx, FollowConfig{Endpoint: pub.ep}) }()
+	st := func() Status { return h.Snapshot().Status }
+	pub.until(&dynfw.List{Version: 1, Serial: 1}, "the list", func() bool { return st().State == StateConnected })
+	pub.send(&dynfw.Delta{Serial: 40, Op: dynfw.Positive, Addr: pfx("2.2.2.2")})
+	waitFor(t, 2*time.Second, "the resync", func() bool { return st().Resyncs == 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if s := st(); s.State != StateDisconnected || s.Resyncs != 1 {
+		t.Fatalf("after Follow: %+v", s)
+	}
+}

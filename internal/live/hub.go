@@ -6,8 +6,8 @@
 // forwarded every message, including every dynfw/list of about 10,000
 // addresses every few seconds, to every browser over a WebSocket, and each
 // browser rebuilt its DOM and counted events itself. Here the state lives on
-// the server in a Hub, fed by one DynFW subscription that uses the client's
-// serial rules (internal/client.Machine). A browser receives one small
+// the server in a Hub, fed by one DynFW subscription with the router
+// client's serial rules (internal/subscription). A browser receives one small
 // snapshot when it connects and then only the changes, over Server-Sent
 // Events; the list itself is available on request as text, never pushed.
 //
