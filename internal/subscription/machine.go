@@ -13,7 +13,7 @@ type Phase int
 // Phases of Machine.
 const (
 	// Resyncing: waiting for a dynfw/list; deltas are buffered. The
-	// firewall keeps the last good set meanwhile (or nothing before the
+	// handler keeps its last good set meanwhile (or nothing before the
 	// first list).
 	Resyncing Phase = iota
 	// Synced: applying deltas in serial order.
@@ -40,7 +40,7 @@ func (p Phase) String() string {
 type Effects interface {
 	Subscribe(topic string)
 	Unsubscribe(topic string)
-	// ApplyList makes the firewall equal to the list whose header is l;
+	// ApplyList makes the handler's set equal to the list whose header is l;
 	// the driver holds the payload. An error leaves the Machine resyncing.
 	ApplyList(l *dynfw.List) error
 	// ApplyDelta queues a delta for the next batch. ok is false for a
