@@ -549,7 +549,7 @@ server's time on the file that <code>-z</code> compares next time:</p>
 {{- end}}
 <p class="gl-licence">Published by {{.Attribution}}
 {{- if .LicenseName}} under <a href="{{.LicenseURL}}" rel="license">{{.LicenseName}}</a>
-{{- else if ne .LicenseURL "LICENSE.txt"}}: terms of use at <a href="{{.LicenseURL}}" rel="license">{{.LicenseURL}}</a>{{end}}.
+{{- else if ne .LicenseURL "LICENSE.txt"}} under <a href="{{.LicenseURL}}" rel="license">{{.LicenseURL}}</a>{{end}}.
 {{- with .License}} Terms of use: <a href="{{.}}">LICENSE.txt</a>.{{end}}</p>
 {{- end}}
 `))
