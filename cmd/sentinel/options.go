@@ -20,6 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/server"
+	"github.com/dynfw/sentinel/internal/view"
 	"github.com/dynfw/sentinel/internal/webserver"
 )
 
@@ -83,6 +84,22 @@ type greylistSection struct {
 	LicenseURL    string `toml:"license-url"`
 	Attribution   string `toml:"attribution"`
 	RetentionDays int    `toml:"retention-days"`
+}
+
+// greylistOptions are the greylist's licence and attribution: those of
+// [greylist] when set, else the web view's data licence and attribution
+// (--data-license, --data-license-url, --data-attribution), so that one
+// setting covers every page; neutral when neither is set. currentList is
+// the URL of the list as it is now ("" when not served here).
+func greylistOptions(g greylistSection, site view.Site, currentList string) greylist.Options {
+	o := greylist.Options{LicenseURL: g.LicenseURL, Attribution: g.Attribution, RetentionDays: g.RetentionDays, CurrentListURL: currentList}
+	if o.LicenseURL == "" {
+		o.LicenseURL, o.License = site.LicenseURL, site.License
+	}
+	if o.Attribution == "" {
+		o.Attribution = site.Attribution
+	}
+	return o
 }
 
 // tokenEntry is one [[http-tokens]] table.
@@ -327,9 +344,8 @@ func (o *runOptions) serverConfig() (server.Config, error) {
 		IngestListen: o.ingestListen, IngestCurve: o.ingestCurve, IngestMaxProbes: none(o.ingestMaxProbes), HTTPListen: o.httpListen, MQTT: mc,
 		HTTP: o.http.config(), ListRateLimit: listRate, TrustProxy: o.view.trustProxy,
 		Scoring: sc, Portscan: pc, HTTPTokens: tokens, AdminToken: o.adminToken,
-		GreylistAt: o.greylistAt,
-		GreylistOptions: greylist.Options{LicenseURL: o.greylist.LicenseURL, Attribution: o.greylist.Attribution,
-			RetentionDays: o.greylist.RetentionDays},
+		GreylistAt:       o.greylistAt,
+		GreylistOptions:  greylistOptions(o.greylist, o.view.site, "/api/v1/list"),
 		SnapshotInterval: o.snapshotInterval, SyncInterval: o.syncInterval, AcceptEmptyState: o.acceptEmpty,
 	}, nil
 }

@@ -115,8 +115,9 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tail.corpus.RegisterPages(mux, vs.view.Wrap)
 	vs.view.SetPasswords(tail.corpus)
 	if greylistDir != "" {
-		gs, err := greylist.Open(greylistDir, greylist.Options{ReadOnly: true, LicenseURL: grey.LicenseURL,
-			Attribution: grey.Attribution, Logger: log})
+		gopts := greylistOptions(grey, vo.site, "")
+		gopts.ReadOnly, gopts.Logger = true, log
+		gs, err := greylist.Open(greylistDir, gopts)
 		if err != nil {
 			fmt.Fprintf(stderr, "sentinel view: --greylist-dir: %v\n", err)
 			return 1

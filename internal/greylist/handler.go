@@ -341,18 +341,31 @@ type indexPage struct {
 	Year    int // the year index's year; 0 for the others
 	Latest  *latestView
 	License string // path of LICENSE.txt, empty when absent
-	// LicenseURL and Attribution are the store's options: the licence
-	// named in the files and whom to credit.
-	LicenseURL, Attribution string
-	Years                   []yearView
-	Recent                  []dayView // top index: the latest days
-	Archive                 string
-	Up                      string
+	// LicenseURL, LicenseName and Attribution are the store's options:
+	// the licence named in the files and whom to credit.
+	LicenseURL, LicenseName, Attribution string
+	// Next is when the next snapshot is due (nil: not known here), and
+	// CurrentList the URL of the list as it is now (empty: none).
+	Next        *timeView
+	CurrentList string
+	Years       []yearView
+	Recent      []dayView // top index: the latest days
+	Archive     string
+	Up          string
 }
 
 type latestView struct {
 	Time, ISO       string
 	CSV, JSON, Text string // paths; empty when the file is missing
+	// Count of entries, when HasCount.
+	Count    int
+	HasCount bool
+}
+
+type timeView struct{ Time, ISO string }
+
+func newTimeView(t time.Time) *timeView {
+	return &timeView{Time: t.UTC().Format("2006-01-02 15:04 UTC"), ISO: t.UTC().Format(time.RFC3339)}
 }
 
 type yearView struct {
@@ -381,8 +394,9 @@ func formatLinks(files map[Format]string) []link {
 
 func (s *Store) newIndexPage(c Catalog, t target) indexPage {
 	p := indexPage{Title: "Greylist archive", Root: t.root, Year: t.year, License: c.License,
-		LicenseURL: s.opts.LicenseURL, Attribution: s.opts.Attribution,
-		Archive: URLPrefix + archiveDir + "/", Up: URLPrefix}
+		LicenseURL: s.opts.LicenseURL, LicenseName: s.opts.License, Attribution: s.opts.Attribution,
+		CurrentList: s.opts.CurrentListURL,
+		Archive:     URLPrefix + archiveDir + "/", Up: URLPrefix}
 	switch {
 	case t.root:
 		p.Title, p.Up = "Greylist data", ""
@@ -396,6 +410,12 @@ func (s *Store) newIndexPage(c Catalog, t target) indexPage {
 			ISO:  l.Time.UTC().Format(time.RFC3339),
 			CSV:  l.Files[CSV], JSON: l.Files[JSON], Text: l.Files[Text],
 		}
+		if l.Count != nil {
+			p.Latest.Count, p.Latest.HasCount = *l.Count, true
+		}
+	}
+	if c.Next != nil {
+		p.Next = newTimeView(*c.Next)
 	}
 	for _, y := range slices.Backward(c.Years) {
 		yv := yearView{Year: y.Year, Href: URLPrefix + yearDir(y.Year) + "/"}
@@ -447,7 +467,7 @@ One snapshot is taken every UTC day and kept in the archive.</p>
 <section class="card gl-latest">
 <h2>Latest snapshot</h2>
 {{- with .Latest}}
-<p>Taken <time datetime="{{.ISO}}">{{.Time}}</time>.</p>
+<p class="gl-count">{{if .HasCount}}<strong>{{.Count}} entr{{if eq .Count 1}}y{{else}}ies{{end}}</strong>, taken{{else}}Taken{{end}} <time datetime="{{.ISO}}">{{.Time}}</time>.</p>
 {{- with .CSV}}
 <p class="gl-main"><a class="gl-download" href="{{.}}">greylist-latest.csv</a></p>
 {{- end}}
@@ -456,6 +476,13 @@ One snapshot is taken every UTC day and kept in the archive.</p>
 {{- end}}
 {{- else}}
 <p>No snapshot yet.</p>
+{{- end}}
+{{- with .Next}}
+<p class="gl-next">Next snapshot <time datetime="{{.ISO}}">{{.Time}}</time>, then one every UTC day at that time.</p>
+{{- end}}
+{{- with .CurrentList}}
+<p class="gl-current">The list changes all day: <a href="{{.}}">the current list</a> (JSON, as the
+server's subscribers have it now) is between two snapshots.</p>
 {{- end}}
 </section>
 <section class="card gl-archive">
@@ -483,7 +510,7 @@ One snapshot is taken every UTC day and kept in the archive.</p>
 <dl class="facts">
 <dt>CSV</dt>
 <dd>The Turris Sentinel greylist format: a comment line
-<code># For the terms of use see {{.LicenseURL}}</code>, the header
+<code># For the terms of use see {{if eq .LicenseURL "LICENSE.txt"}}…{{else}}{{.LicenseURL}}{{end}}</code>, the header
 <code>Address,Tags</code>, then one row per address or CIDR prefix. <code>Tags</code>
 lists how the address attacked (<code>telnet</code>, <code>ftp</code>, <code>smtp</code>,
 <code>http</code>, <code>haas</code>, <code>port_scan</code>, <code>ssh</code>, …), sorted and joined with
@@ -520,8 +547,9 @@ server's time on the file that <code>-z</code> compares next time:</p>
 {{- end}}
 <p>This index as <a href="?format=json">JSON</a>.{{with .Up}} <a href="{{.}}">Up</a>{{end}}</p>
 {{- end}}
-<p class="gl-licence">Published by {{.Attribution}} under
-<a href="{{.LicenseURL}}" rel="license">{{.LicenseURL}}</a>.
+<p class="gl-licence">Published by {{.Attribution}}
+{{- if .LicenseName}} under <a href="{{.LicenseURL}}" rel="license">{{.LicenseName}}</a>
+{{- else if ne .LicenseURL "LICENSE.txt"}} under <a href="{{.LicenseURL}}" rel="license">{{.LicenseURL}}</a>{{end}}.
 {{- with .License}} Terms of use: <a href="{{.}}">LICENSE.txt</a>.{{end}}</p>
 {{- end}}
 `))

@@ -103,6 +103,8 @@ func (s *Store) Run(ctx context.Context, at TimeOfDay, source func() []Entry) er
 			pending = pending || !now.Before(next)
 			next = at.next(now)
 		}
+		due := next.UTC()
+		s.next.Store(&due)
 		wake := next
 		if pending {
 			if err := s.Snapshot(now, source()); err != nil {
@@ -117,6 +119,7 @@ func (s *Store) Run(ctx context.Context, at TimeOfDay, source func() []Entry) er
 		d := min(wake.Sub(now), maxWait)
 		select {
 		case <-ctx.Done():
+			s.next.Store(nil)
 			return ctx.Err()
 		case <-s.clock.After(d):
 		}

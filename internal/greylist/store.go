@@ -18,13 +18,14 @@ import (
 	"time"
 )
 
-// DefaultLicenseURL is the licence named in the files' first line when
-// Options.LicenseURL is empty. It is the licence itself rather than a
-// LICENSE.txt on some host, because only the operator knows the public URL
-// of their own copy; set LicenseURL to it (for example
-// https://example.org/greylist-data/LICENSE.txt) so that the attribution
-// travels with the data, as the Turris files do.
-const DefaultLicenseURL = "https://creativecommons.org/licenses/by-nc-sa/4.0/"
+// DefaultLicenseURL is what the files' first line points to when
+// Options.LicenseURL is empty: LICENSE.txt beside them, which says whom the
+// data comes from and, when the operator configured one, its licence. No
+// licence is claimed by default: only the operator can grant one. Set
+// LicenseURL (and License) to the licence the operator publishes under,
+// for example https://creativecommons.org/licenses/by-nc-sa/4.0/ as the
+// Turris files do.
+const DefaultLicenseURL = "LICENSE.txt"
 
 // DefaultAttribution is whom the default LICENSE.txt credits when
 // Options.Attribution is empty.
@@ -45,9 +46,16 @@ type Options struct {
 	// LicenseURL is written in the CSV comment line and the JSON "license"
 	// field. Default DefaultLicenseURL.
 	LicenseURL string
+	// License names the licence the data is published under (for example
+	// "CC BY-NC-SA 4.0"), in the default LICENSE.txt and the index page;
+	// empty claims none. The same setting as the web view's data licence.
+	License string
 	// Attribution is the name that the default LICENSE.txt asks users to
 	// credit (an organisation, a project). Default DefaultAttribution.
 	Attribution string
+	// CurrentListURL, when set, is linked from the index page as the list
+	// as it is now (the server's /api/v1/list), between two snapshots.
+	CurrentListURL string
 	// LicenseText replaces the default LICENSE.txt text entirely.
 	LicenseText string
 	// RetentionDays, when positive, makes every snapshot delete the
@@ -85,6 +93,9 @@ type Store struct {
 	// layout renders the HTML indexes inside a site's pages; nil serves
 	// them as bare pages.
 	layout atomic.Pointer[Layout]
+	// next is when Run takes the next snapshot; nil when Run is not
+	// running.
+	next atomic.Pointer[time.Time]
 }
 
 // Open opens (creating it when needed) the store in dir, removes temporary
@@ -94,6 +105,7 @@ type Store struct {
 // read. All later access goes through an os.Root on dir, so that no name,
 // symbolic link or request can reach outside it.
 func Open(dir string, opts Options) (*Store, error) {
+	licenseURL := opts.LicenseURL
 	if opts.LicenseURL == "" {
 		opts.LicenseURL = DefaultLicenseURL
 	}
@@ -101,7 +113,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.Attribution = DefaultAttribution
 	}
 	if opts.LicenseText == "" {
-		opts.LicenseText = defaultLicenseText(opts.Attribution)
+		opts.LicenseText = defaultLicenseText(opts.Attribution, opts.License, licenseURL)
 	}
 	if opts.RetentionDays < 0 {
 		return nil, fmt.Errorf("greylist: negative retention %d days", opts.RetentionDays)
@@ -199,17 +211,31 @@ func (s *Store) etag(name string, f *os.File, fi fs.FileInfo) (string, error) {
 	return tag, nil
 }
 
-func defaultLicenseText(attribution string) string {
-	return "Terms of use of the greylist data\n" +
+// defaultLicenseText is LICENSE.txt when the operator wrote none: whom
+// the data comes from and the licence they configured, or that none was
+// stated.
+func defaultLicenseText(attribution, license, licenseURL string) string {
+	t := "Terms of use of the greylist data\n" +
 		"=================================\n\n" +
 		"The greylist data in this directory (greylist-latest.* and archive/*) is\n" +
-		"published by " + attribution + " and licensed under the Creative Commons\n" +
-		"Attribution-NonCommercial-ShareAlike 4.0 International licence\n" +
-		"(CC BY-NC-SA 4.0), like the Turris Sentinel greylist:\n\n" +
-		"    https://creativecommons.org/licenses/by-nc-sa/4.0/\n\n" +
-		"You may share and adapt the data for non-commercial purposes if you credit\n" +
-		attribution + ", link to the licence, say whether you changed the data,\n" +
-		"and distribute what you derive from it under the same licence.\n"
+		"published by " + attribution + ".\n\n"
+	switch {
+	case license != "":
+		t += "It is licensed under " + license
+		if licenseURL != "" {
+			t += ":\n\n    " + licenseURL + "\n\n"
+		} else {
+			t += ".\n\n"
+		}
+		t += "When you share or adapt it, credit " + attribution + " and follow the\n" +
+			"terms of that licence.\n"
+	case licenseURL != "":
+		t += "Its terms of use are at:\n\n    " + licenseURL + "\n"
+	default:
+		t += "No licence has been stated for it. Ask " + attribution + "\n" +
+			"before you redistribute it.\n"
+	}
+	return t
 }
 
 // Close releases the store's directory. The handler must not be used
@@ -357,12 +383,18 @@ type Catalog struct {
 	License string `json:"license,omitempty"`
 	// Years are in ascending order, each with its days in ascending order.
 	Years []Year `json:"years"`
+	// Next is when the next snapshot is due, in UTC, while Run schedules
+	// them in this process; nil otherwise (a read-only copy).
+	Next *time.Time `json:"next,omitempty"`
 }
 
 // Latest describes greylist-latest.*.
 type Latest struct {
 	// Time is when the snapshot was taken, in UTC.
 	Time time.Time `json:"time"`
+	// Count is the number of entries (from greylist-latest.json); nil
+	// when that file is missing or unreadable.
+	Count *int `json:"count,omitempty"`
 	// Files are the paths of the formats present.
 	Files map[Format]string `json:"files"`
 }
@@ -409,6 +441,15 @@ func (s *Store) Catalog() (Catalog, error) {
 		}
 		c.Latest.Files[f] = URLPrefix + latestName(f)
 	}
+	if c.Latest != nil {
+		if n, ok := s.latestCount(); ok {
+			c.Latest.Count = &n
+		}
+	}
+	if next := s.next.Load(); next != nil {
+		t := *next
+		c.Next = &t
+	}
 	if fi, err := s.root.Stat(licenseName); err == nil && fi.Mode().IsRegular() {
 		c.License = URLPrefix + licenseName
 	}
@@ -421,6 +462,30 @@ func (s *Store) Catalog() (Catalog, error) {
 		c.Years = []Year{}
 	}
 	return c, nil
+}
+
+// latestCount reads the entry count from the head of greylist-latest.json
+// (WriteJSON puts "count" on its first line), so a read-only copy knows
+// it too, without reading the list.
+func (s *Store) latestCount() (int, bool) {
+	f, err := s.root.Open(latestName(JSON))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	_, rest, ok := bytes.Cut(head, []byte(`"count":`))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end <= 0 {
+		return 0, false
+	}
+	c, err := strconv.Atoi(string(rest[:end]))
+	return c, err == nil
 }
 
 // scanArchive lists archive/YYYY/greylist-YYYY-MM-DD.* files. Only real

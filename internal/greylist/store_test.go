@@ -137,7 +137,8 @@ func TestSnapshotLayout(t *testing.T) {
 	if exists(dir, "archive/2024/greylist-2024-03-10.csv") {
 		t.Error("snapshot filed under the local date instead of the UTC one")
 	}
-	if !bytes.Contains(readFile(t, dir, "LICENSE.txt"), []byte("CC BY-NC-SA 4.0")) {
+	// The default claims no licence (TestLicenseFollowsOperator).
+	if !bytes.Contains(readFile(t, dir, "LICENSE.txt"), []byte("Terms of use of the greylist data")) {
 		t.Error("no default LICENSE.txt")
 	}
 	if tmp := tempFiles(t, dir); len(tmp) > 0 {
@@ -276,7 +277,7 @@ func TestRetentionZeroKeepsEverything(t *testing.T) {
 
 func TestLicense(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := newStore(t, dir, Options{Attribution: "Example CERT"})
+	s, _ := newStore(t, dir, Options{Attribution: "Example CERT", License: "CC BY-NC-SA 4.0", LicenseURL: "https://creativecommons.org/licenses/by-nc-sa/4.0/"})
 	lic := string(readFile(t, dir, "LICENSE.txt"))
 	for _, want := range []string{"Example CERT", "https://creativecommons.org/licenses/by-nc-sa/4.0/", "CC BY-NC-SA 4.0"} {
 		if !strings.Contains(lic, want) {

@@ -15,9 +15,9 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// Settle is how long after a bucket ends before periods read from
-	// rollups show it (default 4 min: the store's 2-minute grace plus the
-	// one-minute rollup interval, with a margin).
+	// Settle was how long after a bucket ends before periods read from
+	// rollups showed it; the store now reads past its rollups' watermarks,
+	// so Period.Window ignores it (kept for callers).
 	Settle time.Duration
 	// Shared is an optional cache shared by several web instances
 	// (Redis). Without it each process computes on its own.
@@ -267,9 +267,11 @@ func (e *Engine) Refresh(ctx context.Context) (int, error) {
 
 // Run keeps the store's rollups and the precached resources fresh until
 // ctx ends: rollups every minute (when Maintain), retention every hour,
-// then a refresh pass; the first pass starts at once.
+// and a refresh pass every 5 seconds (it computes only what is due, which
+// with the periods' short lifetimes keeps every period within about 25 s
+// of the store); the first pass starts at once.
 func (e *Engine) Run(ctx context.Context) {
-	tick := time.NewTicker(15 * time.Second)
+	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var lastRollup, lastRetain time.Time
 	for {

@@ -124,7 +124,8 @@ func TestWindowsMatchPeriods(t *testing.T) {
 	want := map[store.Window]bool{}
 	for _, p := range Periods {
 		if p.Precision == store.Hour || p.Precision == store.Day {
-			want[store.Window{Precision: p.Precision, Span: p.Span, Step: min(p.Bucket, 24*time.Hour)}] = true
+			step := min(p.Bucket, 24*time.Hour)
+			want[store.Window{Precision: p.Precision, Span: p.Span - step, Step: step}] = true
 		}
 	}
 	got := map[store.Window]bool{}
@@ -298,12 +299,14 @@ func TestSingleFlight(t *testing.T) {
 }
 
 // TestRefreshFollowsTheClock: the scheduler recomputes a period's
-// resources when its window moves, not before.
+// resources when their lifetime ends, not before, and that is soon
+// enough for an event to show on every period within a minute.
 func TestRefreshFollowsTheClock(t *testing.T) {
 	st := openStore(t)
 	now := testNow
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	e := New(st, Options{Now: clock})
 	ctx := context.Background()
 	n, err := e.Refresh(ctx)
@@ -322,21 +325,30 @@ func TestRefreshFollowsTheClock(t *testing.T) {
 	if n, _ := e.Refresh(ctx); n != 0 {
 		t.Fatalf("second pass at the same time computed %d", n)
 	}
-	// Data arrives; a minute later only the 1h period's window moved.
+	// Data arrives; 10 s later only the 1h period's results are due.
 	var b store.Batch
 	b.Incidents = append(b.Incidents, store.Incident{Time: now, Serial: "s", Trap: "haas", Action: "logged", IP: netip.MustParseAddr("203.0.113.5"), Country: "FR"})
 	if err := st.Insert(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
+	advance(10 * time.Second)
 	if n, _ := e.Refresh(ctx); n != precached {
-		t.Fatalf("after a minute computed %d, want %d (the 1h period)", n, precached)
+		t.Fatalf("after 10 s computed %d, want %d (the 1h period)", n, precached)
 	}
-	r, err := e.Resource(ctx, Request{Name: "all_countries_by_incidents_list", Period: "1h"})
-	if err != nil || r.Data.(map[string]int64)["FR"] != 1 {
-		t.Fatalf("fresh 1h map %v %v", r.Data, err)
+	// 30 s after the event every period has recomputed, with no rollup
+	// run: the event counts everywhere.
+	advance(20 * time.Second)
+	if n, _ := e.Refresh(ctx); n != precached*len(Periods) {
+		t.Fatalf("after 30 s computed %d, want %d (every period)", n, precached*len(Periods))
+	}
+	for _, p := range Periods {
+		if p.TTL > 30*time.Second {
+			t.Errorf("%s: results live %v: an event would wait that long", p.Name, p.TTL)
+		}
+		r, err := e.Resource(ctx, Request{Name: "all_countries_by_incidents_list", Period: p.Name})
+		if err != nil || r.Data.(map[string]int64)["FR"] != 1 {
+			t.Errorf("%s: map %v %v, want FR 1", p.Name, r.Data, err)
+		}
 	}
 }
 

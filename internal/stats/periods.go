@@ -28,14 +28,18 @@ type Period struct {
 // (sentinel-view.md §4.1) with two fixes: the 6h period has its 24 points
 // of 15 minutes, and the year is 26 buckets of 14 days (364 days), aligned
 // to the window's start rather than to TimescaleDB's bucket origin.
+//
+// Every window ends with the bucket in progress, so a resource changes
+// with every event: TTL is short for every period (an event shows within
+// TTL plus a refresh pass, well under a minute), and so is MaxAge.
 var Periods = []Period{
 	{"1h", "Hour", time.Hour, time.Minute, store.Raw, 10 * time.Second, 10 * time.Second},
-	{"6h", "6 Hours", 6 * time.Hour, 15 * time.Minute, store.Quarter, 5 * time.Minute, 2 * time.Minute},
-	{"1d", "Day", 24 * time.Hour, 30 * time.Minute, store.Quarter, 10 * time.Minute, 5 * time.Minute},
-	{"1w", "Week", 7 * 24 * time.Hour, 3 * time.Hour, store.Hour, 30 * time.Minute, 5 * time.Minute},
-	{"1m", "Month", 30 * 24 * time.Hour, 24 * time.Hour, store.Day, 2 * time.Hour, 5 * time.Minute},
-	{"3m", "3 Months", 90 * 24 * time.Hour, 48 * time.Hour, store.Day, 2 * time.Hour, 5 * time.Minute},
-	{"1y", "Year", 364 * 24 * time.Hour, 14 * 24 * time.Hour, store.Day, 6 * time.Hour, 5 * time.Minute},
+	{"6h", "6 Hours", 6 * time.Hour, 15 * time.Minute, store.Quarter, 20 * time.Second, 20 * time.Second},
+	{"1d", "Day", 24 * time.Hour, 30 * time.Minute, store.Quarter, 20 * time.Second, 20 * time.Second},
+	{"1w", "Week", 7 * 24 * time.Hour, 3 * time.Hour, store.Hour, 20 * time.Second, 20 * time.Second},
+	{"1m", "Month", 30 * 24 * time.Hour, 24 * time.Hour, store.Day, 20 * time.Second, 20 * time.Second},
+	{"3m", "3 Months", 90 * 24 * time.Hour, 48 * time.Hour, store.Day, 20 * time.Second, 20 * time.Second},
+	{"1y", "Year", 364 * 24 * time.Hour, 14 * 24 * time.Hour, store.Day, 20 * time.Second, 20 * time.Second},
 }
 
 // DefaultPeriod is shown when a page names none.
@@ -52,21 +56,24 @@ func LookupPeriod(name string) (Period, bool) {
 }
 
 // Window returns the period's window as of now: [start, end), start =
-// end − span. The end is the last boundary, before now − settle, of the
-// period's bucket width (of a day for wider buckets, so that the month and
-// year views reach yesterday): buckets are whole and stable while it
-// lasts. settle leaves the rollups time to cover the last bucket. The 1h
-// period reads raw rows, ignores settle and ends with the current minute.
+// end − span. The end is the next boundary after now of the period's
+// bucket width (of a day for wider buckets): the last graph bucket is the
+// one in progress, and the window moves when it is over. The store answers
+// the finished buckets from its rollups and the newest minutes from finer
+// rollups and raw rows, so an event counts at once on every period.
+// settle is no longer needed (the rollups' lag is covered by the store)
+// and is ignored; callers still pass it.
 func (p Period) Window(now time.Time, settle time.Duration) (start, end time.Time) {
-	if p.Precision == store.Raw {
-		// Raw rows are there at once: the window takes in the current,
-		// partial bucket, so that an event shows within seconds.
-		end = now.UTC().Truncate(p.Bucket).Add(p.Bucket)
-		return end.Add(-p.Span), end
-	}
+	_ = settle
 	align := min(p.Bucket, 24*time.Hour)
-	end = now.UTC().Add(-settle).Truncate(align)
+	end = now.UTC().Truncate(align).Add(align)
 	return end.Add(-p.Span), end
+}
+
+// InProgress reports whether the graph bucket starting at start is not
+// over yet at now (its counts are partial).
+func (p Period) InProgress(start, now time.Time) bool {
+	return now.Before(start.Add(p.Bucket))
 }
 
 // Buckets returns the starts of the graph buckets of a window.

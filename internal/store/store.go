@@ -120,7 +120,9 @@ type Query struct {
 	Table     Table
 	Precision Precision
 	// From and To bound the time: From <= time < To. With a rollup
-	// precision they must be aligned to its width.
+	// precision they must be aligned to its width. The rollup answers up
+	// to its watermark; past it, the finer rollups and the raw rows do,
+	// so a range that ends now counts every row stored.
 	From, To time.Time
 	// Bucket, when positive, groups rows by time buckets of this width,
 	// starting at From (a multiple of the precision's width). Buckets
@@ -270,14 +272,17 @@ type Window struct {
 	Span, Step time.Duration
 }
 
-// DefaultWindows are the windows of the web view's longer periods (its
-// package stats checks that they match): a week of hourly rollups moving
-// every 3 hours; 30, 90 and 364 days of daily rollups moving every day.
+// DefaultWindows are the finished parts of the web view's longer periods
+// (its package stats checks that they match): a period's window ends with
+// the bucket in progress, which the store reads from finer rows, so its
+// window is the period's span less one step: a week of hourly rollups
+// moving every 3 hours; 30, 90 and 364 days of daily rollups moving every
+// day.
 var DefaultWindows = []Window{
-	{Hour, 7 * 24 * time.Hour, 3 * time.Hour},
-	{Day, 30 * 24 * time.Hour, 24 * time.Hour},
-	{Day, 90 * 24 * time.Hour, 24 * time.Hour},
-	{Day, 364 * 24 * time.Hour, 24 * time.Hour},
+	{Hour, 7*24*time.Hour - 3*time.Hour, 3 * time.Hour},
+	{Day, 29 * 24 * time.Hour, 24 * time.Hour},
+	{Day, 89 * 24 * time.Hour, 24 * time.Hour},
+	{Day, 363 * 24 * time.Hour, 24 * time.Hour},
 }
 
 // WindowState is where one sliding window of one table stands.

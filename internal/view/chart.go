@@ -52,6 +52,24 @@ const (
 // buckets' ends, as in the reference) for the tooltips' ranges.
 type chartOpts struct {
 	Bucket time.Duration
+	// Now, when set, marks the buckets not over at that time (the newest,
+	// partial one) as in progress: drawn dashed and lighter, with a
+	// caption, so that a low last point does not read as a fall.
+	Now time.Time
+}
+
+// inProgress returns the index of the first bucket that is not over at
+// o.Now (n when every bucket is over or Now is unset).
+func inProgress(buckets []string, o chartOpts) int {
+	if o.Now.IsZero() {
+		return len(buckets)
+	}
+	for i, l := range buckets {
+		if _, end, ok := bucketTimes(l, o.Bucket); ok && end.After(o.Now) {
+			return i
+		}
+	}
+	return len(buckets)
 }
 
 // lineChart draws one or more series over the same buckets. A chart with
@@ -122,24 +140,51 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 	// The plot: lines, markers and tooltip bands, stretched to the width.
 	b.WriteString(`<svg class="plot" x="0" y="` + strconv.Itoa(plotT) + `" width="100%" height="` + fmtF(ph) +
 		`" viewBox="` + fmtF(-plotInsetL) + ` 0 ` + fmtF(plotW+plotInsetL+plotInsetR) + ` ` + fmtF(ph) + `" preserveAspectRatio="none" overflow="visible">`)
+	// Buckets from cut on are in progress: their segment is dashed and
+	// their dot lighter.
+	partFrom := inProgress(buckets, o)
 	for si, s := range ss {
 		cls, col := "s"+strconv.Itoa(si%len(seriesColours)), seriesColours[si%len(seriesColours)]
-		b.WriteString(`<polyline class="line ` + cls + `" fill="none" stroke="` + col + `" stroke-width="2" stroke-linejoin="round" vector-effect="non-scaling-stroke" points="`)
-		for i := 0; i < n && i < len(s.Values); i++ {
-			if i > 0 {
-				b.WriteByte(' ')
+		m := min(n, len(s.Values))
+		line := func(from, to int, extra string) {
+			if to-from < 2 {
+				return
 			}
-			b.WriteString(fmtF(x(i)) + "," + fmtF(y(s.Values[i])))
+			b.WriteString(`<polyline class="line ` + cls + extra + `" fill="none" stroke="` + col + `" stroke-width="2" stroke-linejoin="round" vector-effect="non-scaling-stroke"`)
+			if extra != "" {
+				b.WriteString(` stroke-dasharray="5 4" stroke-opacity="0.6"`)
+			}
+			b.WriteString(` points="`)
+			for i := from; i < to; i++ {
+				if i > from {
+					b.WriteByte(' ')
+				}
+				b.WriteString(fmtF(x(i)) + "," + fmtF(y(s.Values[i])))
+			}
+			b.WriteString(`"/>`)
 		}
-		b.WriteString(`"/>`)
+		done := min(partFrom, m)
+		line(0, done, "")
+		line(max(done-1, 0), m, " partial")
 		if len(ss) == 1 || n == 1 {
 			// Round caps of empty segments: dots that stay round however
 			// the plot is stretched.
-			b.WriteString(`<path class="dot ` + cls + `" fill="none" stroke="` + col + `" stroke-width="5" stroke-linecap="round" vector-effect="non-scaling-stroke" d="`)
-			for i := 0; i < n && i < len(s.Values); i++ {
-				b.WriteString("M" + fmtF(x(i)) + " " + fmtF(y(s.Values[i])) + "h0")
+			dots := func(from, to int, extra string) {
+				if from >= to {
+					return
+				}
+				b.WriteString(`<path class="dot ` + cls + extra + `" fill="none" stroke="` + col + `" stroke-width="5" stroke-linecap="round" vector-effect="non-scaling-stroke"`)
+				if extra != "" {
+					b.WriteString(` stroke-opacity="0.45"`)
+				}
+				b.WriteString(` d="`)
+				for i := from; i < to; i++ {
+					b.WriteString("M" + fmtF(x(i)) + " " + fmtF(y(s.Values[i])) + "h0")
+				}
+				b.WriteString(`"/>`)
 			}
-			b.WriteString(`"/>`)
+			dots(0, done, "")
+			dots(done, m, " partial")
 		}
 	}
 	band := plotW
@@ -153,6 +198,9 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 		}
 		b.WriteString(`><title>`)
 		b.WriteString(svgText(bucketRange(buckets[i], o.Bucket)))
+		if i >= partFrom {
+			b.WriteString(svgText(" (in progress, up to " + o.Now.UTC().Format("15:04") + " UTC)"))
+		}
 		for _, s := range ss {
 			if i < len(s.Values) {
 				b.WriteString("\n" + svgText(cut(s.Label, 40)) + ": " + thousands(s.Values[i]))
@@ -160,8 +208,23 @@ func lineChart(title string, buckets []string, ss []series, o chartOpts) templat
 		}
 		b.WriteString(`</title></rect>`)
 	}
-	b.WriteString(`</svg></svg>`)
+	b.WriteString(`</svg>`)
+	if partFrom < n {
+		// The caption, at the top right, above the plot.
+		b.WriteString(`<text class="axis inprogress" x="100%" y="12" text-anchor="end" fill="#666">`)
+		b.WriteString(svgText(inProgressCaption(n - partFrom)))
+		b.WriteString(`</text>`)
+	}
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// inProgressCaption says which points of the chart are partial.
+func inProgressCaption(k int) string {
+	if k == 1 {
+		return "dashed: last point in progress"
+	}
+	return "dashed: last " + strconv.Itoa(k) + " points in progress"
 }
 
 // labelSteps are the spans between x labels a person reads as round.

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -413,6 +414,10 @@ func (v *View) render(w http.ResponseWriter, r *http.Request, name string, pd *p
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if h.Get("Cache-Control") == "" {
 		cc := "public, max-age=30"
+		if p, ok := stats.LookupPeriod(pd.Period); ok && p.MaxAge < 30*time.Second {
+			// A page is as fresh as its period's resources.
+			cc = "public, max-age=" + strconv.Itoa(int(p.MaxAge.Seconds()))
+		}
 		for _, wd := range pd.Widgets {
 			if wd.State == "computing" || wd.State == "error" {
 				cc = "no-store"

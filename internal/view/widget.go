@@ -138,7 +138,7 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		return w
 	}
 	period, _ := stats.LookupPeriod(req.Period)
-	opts := chartOpts{Bucket: period.Bucket}
+	opts := chartOpts{Bucket: period.Bucket, Now: r.Computed}
 	w.State = "empty"
 	switch res.Shape {
 	case stats.Graph:

@@ -215,6 +215,42 @@ func buildQuery(d Dialect, q store.Query, pl plan, ids []int64) (string, []any, 
 	sel = append(sel, val+" AS v")
 
 	where = append(where, fmt.Sprintf("t.%s >= %s", pl.timeCol, p.add(pl.from)), fmt.Sprintf("t.%s < %s", pl.timeCol, p.add(pl.to)))
+	more, empty, err := filters(p, q, ids)
+	if err != nil || empty {
+		return "", nil, empty, err
+	}
+	where = append(where, more...)
+
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(strings.Join(sel, ", "))
+	b.WriteString(" FROM " + pl.table + " t")
+	if pl.joinDev {
+		b.WriteString(" JOIN devices d ON d.id = t.device_id")
+	}
+	b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	if len(group) > 0 {
+		b.WriteString(" GROUP BY " + strings.Join(group, ", "))
+	}
+	if pl.bucket <= 0 && len(q.GroupBy) > 0 {
+		order = append(order, "v DESC")
+	}
+	for i := range q.GroupBy {
+		order = append(order, "k"+strconv.Itoa(i))
+	}
+	if len(order) > 0 {
+		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
+	}
+	if pl.bucket <= 0 && q.Limit > 0 {
+		b.WriteString(" LIMIT " + p.add(int64(q.Limit)))
+	}
+	return b.String(), p.args, false, nil
+}
+
+// filters are the conditions of q besides its time range, on a table
+// aliased t (and devices d); empty reports a filter that matches nothing
+// and needs no SQL.
+func filters(p *ph, q store.Query, ids []int64) (where []string, empty bool, err error) {
 	if q.IP.IsValid() {
 		where = append(where, "t.ip = "+p.add(IPBytes(q.IP)))
 	}
@@ -248,7 +284,7 @@ func buildQuery(d Dialect, q store.Query, pl plan, ids []int64) (string, []any, 
 	}
 	if q.Only != nil {
 		if len(q.Only) == 0 {
-			return "", nil, true, nil
+			return nil, true, nil
 		}
 		var ors []string
 		for _, tuple := range q.Only {
@@ -256,7 +292,7 @@ func buildQuery(d Dialect, q store.Query, pl plan, ids []int64) (string, []any, 
 			for i, dim := range q.GroupBy {
 				v, err := keyArg(dim, tuple[i])
 				if err != nil {
-					return "", nil, false, err
+					return nil, false, err
 				}
 				ands = append(ands, dimCol(dim)+" = "+p.add(v))
 			}
@@ -267,31 +303,7 @@ func buildQuery(d Dialect, q store.Query, pl plan, ids []int64) (string, []any, 
 		}
 		where = append(where, "("+strings.Join(ors, " OR ")+")")
 	}
-
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	b.WriteString(strings.Join(sel, ", "))
-	b.WriteString(" FROM " + pl.table + " t")
-	if pl.joinDev {
-		b.WriteString(" JOIN devices d ON d.id = t.device_id")
-	}
-	b.WriteString(" WHERE " + strings.Join(where, " AND "))
-	if len(group) > 0 {
-		b.WriteString(" GROUP BY " + strings.Join(group, ", "))
-	}
-	if pl.bucket <= 0 && len(q.GroupBy) > 0 {
-		order = append(order, "v DESC")
-	}
-	for i := range q.GroupBy {
-		order = append(order, "k"+strconv.Itoa(i))
-	}
-	if len(order) > 0 {
-		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
-	}
-	if pl.bucket <= 0 && q.Limit > 0 {
-		b.WriteString(" LIMIT " + p.add(int64(q.Limit)))
-	}
-	return b.String(), p.args, false, nil
+	return where, false, nil
 }
 
 // keyArg converts an Only key to the stored value of its column.
@@ -320,6 +332,25 @@ func (e *Engine) Query(ctx context.Context, q store.Query) ([]store.Row, error) 
 	pl, err := check(&q)
 	if err != nil {
 		return nil, err
+	}
+	if pl.rollup {
+		// Past the watermark, the finer rollups and raw rows answer.
+		st, err := e.readStates(ctx, e.B, "tbl = "+e.D.Placeholder(1), "", int64(q.Table))
+		if err != nil {
+			return nil, fmt.Errorf("store query: %w", err)
+		}
+		if st[[2]int{int(q.Table), int(q.Precision)}].watermark < pl.to {
+			var ids []int64
+			if q.DeviceTokens != nil {
+				if len(q.DeviceTokens) == 0 {
+					return nil, nil
+				}
+				if ids, err = deviceIDs(ctx, e.D, e.B, q.DeviceTokens); err != nil {
+					return nil, fmt.Errorf("store query: %w", err)
+				}
+			}
+			return e.freshQuery(ctx, q, pl, st, ids)
+		}
 	}
 	if rows, ok, err := e.windowQuery(ctx, q, pl); err != nil {
 		return nil, fmt.Errorf("store query: %w", err)

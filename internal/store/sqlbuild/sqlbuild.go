@@ -33,8 +33,9 @@
 //     rows, and recomputing it would lose the rows already deleted.
 //   - devices.last_seen may lag by up to a minute (devSlack), which saves
 //     a write per device per batch.
-//   - Queries at a rollup precision see buckets up to its watermark only;
-//     callers that need the newest minutes read Raw.
+//   - Queries at a rollup precision read its buckets up to its watermark
+//     and the rest from the finer rollups and raw rows (tail.go): the
+//     newest minutes count at once at every precision.
 package sqlbuild
 
 import (

@@ -159,20 +159,21 @@ var Periods = []Period{
 	{"1y", 364 * 24 * time.Hour, 14 * 24 * time.Hour, store.Day},
 }
 
+// Window is stats.Period.Window: it ends with the bucket in progress
+// (of a day for wider buckets).
+func (p Period) Window(now time.Time) (start, end time.Time) {
+	align := min(p.Bucket, 24*time.Hour)
+	end = now.UTC().Truncate(align).Add(align)
+	return end.Add(-p.Span), end
+}
+
 // viewQueries are the queries the resources of the view (internal/stats
 // resources.go) run for one period.
 func viewQueries(p Period, now time.Time, ip netip.Addr, tokens []string, pw string) []struct {
 	name string
 	q    store.Query
 } {
-	// As stats.Period.Window: the end is a bucket boundary (a day for
-	// wider buckets) 4 minutes (the settle delay) before now; the hour
-	// reads raw rows up to the current minute.
-	end := now.UTC().Add(-4 * time.Minute).Truncate(min(p.Bucket, 24*time.Hour))
-	if p.Precision == store.Raw {
-		end = now.UTC().Truncate(p.Bucket).Add(p.Bucket)
-	}
-	start := end.Add(-p.Span)
+	start, end := p.Window(now)
 	base := store.Query{Precision: p.Precision, From: start, To: end}
 	inc, pws, pts := base, base, base
 	inc.Table, pws.Table, pts.Table = store.Incidents, store.Passwords, store.Ports

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Windows", func(t *testing.T) { testWindows(t, get(t)) })
 	t.Run("StorableText", func(t *testing.T) { testStorableText(t, get(t)) })
 	t.Run("Refused", func(t *testing.T) { testRefused(t, get(t)) })
+	t.Run("FreshOnEveryPeriod", func(t *testing.T) { testFresh(t, get(t)) })
 }
 
 var (
@@ -883,4 +884,50 @@ func testWindows(t *testing.T, s store.Store) {
 	insert(t, s, m, Gen(r, now.Add(20*day), now.Add(21*day), 300))
 	rollup(t, s, now.Add(22*day))
 	checkWindows(t, s, m, "after downtime")
+}
+
+// testFresh: an event stored a few seconds ago counts in every query of
+// every period of the view, though no rollup holds it yet, and the long
+// periods' top lists still come from the sliding windows.
+func testFresh(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	m := &Model{}
+	r := rand.New(rand.NewPCG(23, 24))
+	day := 24 * time.Hour
+	now := T0.Add(40*day + 13*time.Hour + 7*time.Minute + 30*time.Second)
+	insert(t, s, m, Gen(r, now.Add(-40*day), now.Add(-3*time.Hour), 3000))
+	rollup(t, s, now.Add(-2*time.Hour))
+	insert(t, s, m, Gen(r, now.Add(-3*time.Hour), now.Add(-time.Minute), 300))
+	rollup(t, s, now)
+	// The event: no rollup has seen it (nor the rows of the last minutes).
+	a := netip.MustParseAddr("2001:db8:fe::1")
+	sn, tok := device(3)
+	ev := &store.Batch{
+		Incidents: []store.Incident{{Time: now.Add(-5 * time.Second), Serial: sn, Token: tok, Trap: "minipot_telnet", Action: "login", IP: a, Country: "NZ"}},
+		Passwords: []store.Password{{Time: now.Add(-5 * time.Second), Trap: "minipot_telnet", Username: "fresh", Password: "fresh-pw", IP: a, Country: "NZ"}},
+		Ports:     []store.Port{{Time: now.Add(-5 * time.Second), Port: 2222, Protocol: "TCP", IP: a}},
+	}
+	insert(t, s, m, ev)
+	hits, _ := s.(interface{ WindowHits() int64 })
+	var h0 int64
+	if hits != nil {
+		h0 = hits.WindowHits()
+	}
+	for _, p := range Periods {
+		for _, vq := range viewQueries(p, now, a, []string{tok}, "fresh-pw") {
+			check(t, s, m, vq.q)
+		}
+		// Spelled out: the new address is among the period's attackers.
+		start, end := p.Window(now)
+		rs, err := s.Query(ctx, store.Query{Table: store.Incidents, Precision: p.Precision, From: start, To: end, GroupBy: []store.Dim{store.DimIP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(rs, func(r store.Row) bool { return r.Keys[0] == a.String() && r.Value == 1 }) {
+			t.Errorf("%s: the event of 5 s ago is not among the attackers: %s", p.Name, rowsString(rs))
+		}
+	}
+	if hits != nil && hits.WindowHits() == h0 {
+		t.Error("no query of the long periods was answered from a sliding window")
+	}
 }
