@@ -2,25 +2,17 @@ package server
 
 import (
 	"cmp"
-	"fmt"
-	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/control"
-	"github.com/dynfw/sentinel/internal/devicetoken"
 	"github.com/dynfw/sentinel/internal/events"
-	"github.com/dynfw/sentinel/internal/ingest/mqtt"
-	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/scoring"
 )
 
 // The core's side of the operator's commands (package control): the
-// decisions in force, the probes heard from, and probe messages that the
-// operator hands in (sentinel emit).
+// decisions in force and the probes heard from. The probe messages that the
+// operator hands in (sentinel emit) come through package ingest/local.
 
 // probeSeen counts one probe's events since the start.
 type probeSeen struct {
@@ -104,97 +96,4 @@ func (c *Core) Decisions(now time.Time) []scoring.Explanation {
 		return cmp.Compare(a.Key.String(), b.Key.String())
 	})
 	return out
-}
-
-// localCounts are the counters of the control channel's emitted events.
-type localCounts struct {
-	accepted atomic.Uint64
-	parse    probe.Counts  // refusals of the parser, by reason
-	badTime  atomic.Uint64 // a ts outside [now − MaxPast, now + MaxFuture]
-	badTopic atomic.Uint64 // a sentinel-proxy topic that does not parse
-}
-
-// Reasons of the control channel's refusals beyond the parser's.
-const (
-	reasonBadTime  = "bad_time"
-	reasonBadTopic = "bad_device"
-)
-
-func (lc *localCounts) refused() map[string]uint64 {
-	m := lc.parse.Refused()
-	m[reasonBadTime] = lc.badTime.Load()
-	m[reasonBadTopic] = lc.badTopic.Load()
-	return m
-}
-
-// maxEmitErrors bounds the reasons an EmitResult quotes.
-const maxEmitErrors = 10
-
-// ProcessLocal processes a probe message that the operator handed in on
-// the control channel (sentinel emit): parsed by the probe parser as if a
-// probe had sent it over ZMQ, with two differences that only a trusted
-// sender gets. The topic may be a sentinel-proxy topic naming a device
-// (sentinel/collect/<serial>/<token>/<suffix>, checked as the MQTT ingest
-// checks it), whose events then belong to that device as if they had come
-// through the proxy. And each entry's "ts" places the event in time,
-// within [now − control.MaxPast, now + control.MaxFuture]; an entry
-// outside is refused. The result counts what was processed and says why
-// the rest was refused; the operator's own input may be quoted back to it,
-// the log never quotes it.
-func (c *Core) ProcessLocal(topic string, payload []byte, now time.Time) control.EmitResult {
-	var res control.EmitResult
-	refuse := func(msg string) {
-		res.Refused++
-		if len(res.Errors) < maxEmitErrors {
-			res.Errors = append(res.Errors, msg)
-		}
-	}
-	suffix, pr := topic, events.Probe{Name: "local"}
-	if strings.HasPrefix(topic, mqtt.DefaultRoot+"/") {
-		t, err := mqtt.ParseTopic("", topic)
-		if err == nil && (t.Legacy() || t.Status) {
-			err = fmt.Errorf("want %s/<serial>/<device token>/<probe topic>", mqtt.DefaultRoot)
-		}
-		if err != nil {
-			c.local.badTopic.Add(1)
-			c.logs.Log(c.log, slog.LevelWarn, "local:"+reasonBadTopic, "control: emitted message refused", slog.String("reason", reasonBadTopic))
-			refuse("topic: " + err.Error())
-			return res
-		}
-		// One probe per device: a serial that comes with another token
-		// is another device, as the statistics store sees it.
-		suffix = t.Suffix
-		pr = events.Probe{Name: "local:" + t.Serial + ":" + devicetoken.Fingerprint(t.Token), Serial: t.Serial, Token: t.Token}
-	}
-	id := c.probes.ID(pr)
-	evs, errs := probe.Parse(nil, suffix, payload, probe.Meta{Received: now.UnixNano(), Probe: id, Source: events.FromAdmin})
-	for _, e := range errs {
-		r := c.local.parse.Add(e)
-		if r == probe.ReasonIgnored {
-			continue
-		}
-		c.logs.Log(c.log, slog.LevelWarn, "local:"+r, "control: emitted entry refused", e.LogAttrs()...)
-		refuse(e.Error())
-	}
-	lo, hi := now.Add(-control.MaxPast).Unix(), now.Add(control.MaxFuture).Unix()
-	kept := evs[:0]
-	for _, e := range evs {
-		if e.TS != 0 {
-			if e.TS < lo || e.TS > hi {
-				c.local.badTime.Add(1)
-				c.logs.Log(c.log, slog.LevelWarn, "local:"+reasonBadTime, "control: emitted entry refused", slog.String("reason", reasonBadTime))
-				refuse(fmt.Sprintf("ts %s: outside the accepted window, from %v before the server's time to %v after it",
-					time.Unix(e.TS, 0).UTC().Format(time.RFC3339), control.MaxPast, control.MaxFuture))
-				continue
-			}
-			e.Time = e.TS * int64(time.Second)
-		}
-		kept = append(kept, e)
-	}
-	if len(kept) > 0 {
-		c.Process(kept)
-	}
-	res.Accepted = len(kept)
-	c.local.accepted.Add(uint64(len(kept)))
-	return res
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
+	"github.com/dynfw/sentinel/internal/ingest/local"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/ingest/zmqpull"
 	"github.com/dynfw/sentinel/internal/metrics"
@@ -85,6 +86,8 @@ type Server struct {
 	registry *metrics.Registry
 	zmq      *zmqpull.Ingest
 	mqtt     *mqtt.Subscriber
+	mqttIn   *mqtt.Events
+	local    *local.Ingest
 	httpIn   *httpin.Handler
 	grey     *greylist.Store
 	httpLn   net.Listener
@@ -154,7 +157,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MQTT.URL != "" {
 		cfg.MQTT.Logger = cfg.Logger
-		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttMessage); err != nil {
+		s.mqttIn = mqtt.NewEvents(core.Probes(), core.Process, cfg.Logger)
+		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttIn.Message); err != nil {
 			return fail(err)
 		}
 	}
@@ -173,7 +177,8 @@ func New(cfg Config) (*Server, error) {
 	if listInterval <= 0 {
 		listInterval = 10 * time.Second // the publisher's default
 	}
-	api := &APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
+	s.local = local.New(core.Probes(), core.Process, cfg.Logger)
+	api := &APIHandlers{Core: core, Local: s.local, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
 		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
 	api.Register(s.mux)
 	s.mux.Handle("POST /api/v1/events", s.httpIn)
@@ -235,13 +240,6 @@ func (s *Server) IngestAddrs() []net.Addr {
 
 // Ready is closed once every component runs.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
-
-func (s *Server) mqttMessage(m mqtt.Message) {
-	if m.Status != nil {
-		return // device presence; the view keeps devices from data messages
-	}
-	s.core.ProcessProbeMessage(m.Suffix, m.Payload, m.Serial, m.Token, m.Received)
-}
 
 // Run serves until ctx ends, then stops gracefully: ingest first, then the
 // last events are processed and published, the state is snapshotted, and

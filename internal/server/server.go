@@ -38,10 +38,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
-	"github.com/dynfw/sentinel/internal/ingest/mqtt"
-	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/journal"
-	"github.com/dynfw/sentinel/internal/lograte"
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
@@ -71,10 +68,7 @@ type Core struct {
 
 	processed, derived, journalErrors atomic.Uint64
 	snapshots, snapshotErrors         atomic.Uint64
-	mqttParse                         probe.Counts    // refusals of MQTT payloads by reason
-	local                             localCounts     // the control channel's emitted events
-	seen                              []probeSeen     // by ProbeID, under mu
-	logs                              lograte.Limiter // refusals logged once per interval
+	seen                              []probeSeen // by ProbeID, under mu
 	started                           time.Time
 
 	recovery RecoveryStats
@@ -569,26 +563,4 @@ func (c *Core) Stats() CoreStats {
 	n := c.scorer.Len()
 	c.mu.Unlock()
 	return CoreStats{Processed: c.processed.Load(), Derived: c.derived.Load(), JournalErrors: c.journalErrors.Load(), Keys: n, Uptime: time.Since(c.started)}
-}
-
-// ProcessProbeMessage parses one probe message that arrived through
-// sentinel-proxy's MQTT uplink (device serial and token from the topic) and
-// processes its events. Refusals are counted by reason and logged once per
-// interval and reason, with the serial's fingerprint, the entry and field
-// and the payload's length: the suffix, the serial and the error's text are
-// typed by the sender.
-func (c *Core) ProcessProbeMessage(suffix string, payload []byte, serial, token string, received time.Time) {
-	id := c.probes.ID(events.Probe{Name: "mqtt:" + serial, Serial: serial, Token: token})
-	evs, errs := probe.Parse(nil, suffix, payload, probe.Meta{Received: received.UnixNano(), Probe: id, Source: events.FromMQTT})
-	for _, e := range errs {
-		r := c.mqttParse.Add(e)
-		if r == probe.ReasonIgnored {
-			continue
-		}
-		c.logs.Log(c.log, slog.LevelWarn, r, "mqtt ingest: refused", append(e.LogAttrs(),
-			slog.String("serial", mqtt.SerialFingerprint(serial)), slog.Int("payload_len", len(payload)))...)
-	}
-	if len(evs) > 0 {
-		c.Process(evs)
-	}
 }
