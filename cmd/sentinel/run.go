@@ -17,11 +17,11 @@ import (
 
 	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/recorder"
-	"github.com/dynfw/sentinel/internal/scoring"
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/journal"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/server"
 	"github.com/dynfw/sentinel/internal/view"
 )
@@ -86,7 +86,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		o.view.db = filepath.Join(o.data, "stats.db")
 	}
 	core := srv.Core()
-	explain := func(_ context.Context, a netip.Addr) (*scoring.Explanation, error) {
+	explain := func(_ context.Context, a netip.Addr) (*scorecard.Explanation, error) {
 		ex, ok := core.Explain(a)
 		if !ok {
 			return nil, nil

@@ -22,7 +22,7 @@ import (
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/live"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
@@ -76,7 +76,7 @@ type viewStack struct {
 
 // openViewStack opens the store and builds the engine and the pages.
 // maintain says whether this process runs the rollups and retention.
-func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scoring.Explanation, error), links []view.Link, log *slog.Logger) (*viewStack, error) {
+func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scorecard.Explanation, error), links []view.Link, log *slog.Logger) (*viewStack, error) {
 	vs := &viewStack{}
 	var err error
 	if vs.store, err = backend.Open(ctx, v.db, store.Options{}); err != nil {
@@ -203,10 +203,10 @@ func sessionKey(path string) ([]byte, error) {
 
 // remoteExplainer asks a sentinel server's API for the explanation of an
 // address, for `sentinel view` running apart from the scorer.
-func remoteExplainer(base string) func(context.Context, netip.Addr) (*scoring.Explanation, error) {
+func remoteExplainer(base string) func(context.Context, netip.Addr) (*scorecard.Explanation, error) {
 	base = strings.TrimRight(base, "/")
 	client := &http.Client{Timeout: 3 * time.Second}
-	return func(ctx context.Context, a netip.Addr) (*scoring.Explanation, error) {
+	return func(ctx context.Context, a netip.Addr) (*scorecard.Explanation, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/addresses/"+url.PathEscape(a.String()), nil)
 		if err != nil {
 			return nil, err
@@ -222,7 +222,7 @@ func remoteExplainer(base string) func(context.Context, netip.Addr) (*scoring.Ex
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("%s: %s", base, resp.Status)
 		}
-		var ex scoring.Explanation
+		var ex scorecard.Explanation
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ex); err != nil {
 			return nil, fmt.Errorf("%s: %w", base, err)
 		}

@@ -41,9 +41,15 @@ type Countries interface {
 	Country(netip.Addr) string
 }
 
+// Inserter is what the recorder needs of a store: writing batches
+// (store.Store implements it).
+type Inserter interface {
+	Insert(ctx context.Context, b *store.Batch) error
+}
+
 // Options configure a Recorder.
 type Options struct {
-	Store     store.Store
+	Store     Inserter
 	Probes    *events.Probes
 	Countries Countries // nil: countries unknown
 	// Interval between inserts (default 1 s); MaxBatch rows trigger an

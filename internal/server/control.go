@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 // The core's side of the operator's commands (package control): the
@@ -64,13 +64,13 @@ func (c *Core) ProbeStats() []ProbeStat {
 // Decisions explains, as of now, every listed key and every key with a
 // manual override: listed keys first, the latest listed first, then the
 // overrides by key.
-func (c *Core) Decisions(now time.Time) []scoring.Explanation {
+func (c *Core) Decisions(now time.Time) []scorecard.Explanation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var keys []netip.Prefix
 	c.scorer.Listed(func(k netip.Prefix, _ []string) bool { keys = append(keys, k); return true })
 	c.scorer.Overridden(func(k netip.Prefix) bool { keys = append(keys, k); return true })
-	out := make([]scoring.Explanation, 0, len(keys))
+	out := make([]scorecard.Explanation, 0, len(keys))
 	done := make(map[netip.Prefix]bool, len(keys))
 	for _, k := range keys {
 		if done[k] {
@@ -81,7 +81,7 @@ func (c *Core) Decisions(now time.Time) []scoring.Explanation {
 			out = append(out, ex)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b scoring.Explanation) int {
+	slices.SortStableFunc(out, func(a, b scorecard.Explanation) int {
 		if a.Listed != b.Listed {
 			if a.Listed {
 				return -1

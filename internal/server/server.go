@@ -41,6 +41,7 @@ import (
 	"github.com/dynfw/sentinel/internal/journal"
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/zmtp"
 	"github.com/dynfw/sentinel/zmtp/zcert"
@@ -485,7 +486,7 @@ func (c *Core) admin(kind byte, key netip.Prefix, until time.Time, reason string
 }
 
 // Explain returns the scorer's explanation of an address.
-func (c *Core) Explain(addr netip.Addr) (scoring.Explanation, bool) {
+func (c *Core) Explain(addr netip.Addr) (scorecard.Explanation, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.scorer.Explain(addr, time.Now())
