@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/dynfw/sentinel/internal/passwords"
+	"github.com/dynfw/sentinel/internal/passwords/feed"
 	"github.com/dynfw/sentinel/internal/recorder"
 
 	"github.com/dynfw/sentinel/internal/config"
@@ -111,11 +111,12 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 	srv.OnShutdown(vs.hub.Close)
 	// The recorder adds what arrives from now on; the replay covers what
 	// was stored before, to the end of this second.
-	corpus, err := openCorpus(ctx, o.data, vs.store, time.Now().UTC().Truncate(time.Second).Add(time.Second), log)
+	pw, err := feed.Open(ctx, o.data, feed.Options{Store: vs.store, Logger: log, Live: true})
 	if err != nil {
 		vs.close()
 		return nil, err
 	}
+	corpus := pw.Corpus()
 	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log,
 		Rejected: rejectedRows(srv.Metrics()),
 		Passwords: func(trap, pw string) {
@@ -135,12 +136,12 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(recCtx) })
 	wg.Go(func() { vs.engine.Run(ctx) })
-	wg.Go(func() { corpus.Run(ctx, 15*time.Minute) })
+	wg.Go(func() { pw.Run(ctx) })
 	log.Info("sentinel view enabled", "db", redactDSN(o.view.db))
 	return func() {
 		cancelRec()
 		wg.Wait()
-		corpus.Close()
+		pw.Close()
 		vs.close()
 	}, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/greylist"
+	"github.com/dynfw/sentinel/internal/passwords/feed"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
@@ -105,15 +106,15 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	vs.register(mux)
 	// The password checker: an index of this view's own, kept current
 	// from the password rows that the ingest process stores.
-	tail := &corpusTail{store: vs.store, log: log, poll: pwPoll, settle: pwSettle, compact: 15 * time.Minute, now: time.Now}
-	if err := tail.open(ctx, data); err != nil {
+	pw, err := feed.Open(ctx, data, feed.Options{Store: vs.store, Logger: log, Poll: pwPoll, Settle: pwSettle})
+	if err != nil {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
-	defer tail.corpus.Close()
-	tail.corpus.Register(mux)
-	tail.corpus.RegisterPages(mux, vs.view.Wrap)
-	vs.view.SetPasswords(tail.corpus)
+	defer pw.Close()
+	pw.Corpus().Register(mux)
+	pw.Corpus().RegisterPages(mux, vs.view.Wrap)
+	vs.view.SetPasswords(pw.Corpus())
 	if greylistDir != "" {
 		gs, err := greylist.Open(greylistDir, greylist.Options{ReadOnly: true, LicenseURL: grey.LicenseURL,
 			Attribution: grey.Attribution, Logger: log})
@@ -144,7 +145,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hs.RegisterOnShutdown(vs.hub.Close)
 	var wg sync.WaitGroup
 	wg.Go(func() { vs.engine.Run(ctx) })
-	wg.Go(func() { tail.run(ctx) })
+	wg.Go(func() { pw.Run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
