@@ -22,6 +22,7 @@ import (
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
 	"github.com/dynfw/sentinel/internal/view"
+	"github.com/dynfw/sentinel/internal/viewstack"
 	"github.com/dynfw/sentinel/internal/webserver"
 )
 
@@ -78,7 +79,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "sentinel view", viewUsage, errors.New("--passwords-poll must be positive and --passwords-settle not negative"))
 	}
 	log := newLogger(verbose, logFormat, stderr)
-	var explain = remoteExplainer(explainURL)
+	var explain = viewstack.RemoteExplainer(explainURL)
 	if explainURL == "" {
 		explain = nil
 	}
@@ -99,20 +100,20 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
-	defer vs.close()
+	defer vs.Close()
 	mux := http.NewServeMux()
-	vs.register(mux)
+	vs.Register(mux)
 	// The password checker: an index of this view's own, kept current
 	// from the password rows that the ingest process stores.
-	pw, err := feed.Open(ctx, data, feed.Options{Store: vs.store, Logger: log, Poll: pwPoll, Settle: pwSettle})
+	pw, err := feed.Open(ctx, data, feed.Options{Store: vs.Store, Logger: log, Poll: pwPoll, Settle: pwSettle})
 	if err != nil {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
 	defer pw.Close()
 	pw.Corpus().Register(mux)
-	pw.Corpus().RegisterPages(mux, vs.view.Wrap)
-	vs.view.SetPasswords(pw.Corpus())
+	pw.Corpus().RegisterPages(mux, vs.View.Wrap)
+	vs.View.SetPasswords(pw.Corpus())
 	if greylistDir != "" {
 		gs, err := greylist.Open(greylistDir, greylist.Options{ReadOnly: true, LicenseURL: grey.LicenseURL,
 			Attribution: grey.Attribution, Logger: log})
@@ -121,11 +122,11 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer gs.Close()
-		gs.SetLayout(vs.view.Wrap)
+		gs.SetLayout(vs.View.Wrap)
 		mux.Handle(greylist.URLPrefix, gs.Handler())
 	}
 	if vo.dynfwURL != "" {
-		if err := vs.follow(ctx, vo.dynfwURL, vo.dynfwCert, log); err != nil {
+		if err := follow(ctx, vs.Hub, vo.dynfwURL, vo.dynfwCert, log); err != nil {
 			fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 			return 2
 		}
@@ -140,9 +141,9 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hc := ho.config()
 	hc.Logger = log
 	hs := webserver.New(hc, mux)
-	hs.RegisterOnShutdown(vs.hub.Close)
+	hs.RegisterOnShutdown(vs.Hub.Close)
 	var wg sync.WaitGroup
-	wg.Go(func() { vs.engine.Run(ctx) })
+	wg.Go(func() { vs.Engine.Run(ctx) })
 	wg.Go(func() { pw.Run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
