@@ -143,6 +143,24 @@ func parseAdminRecord(b []byte) (adminRecord, error) {
 	return r, nil
 }
 
+// readUvarint reads an unsigned varint and returns the rest of b.
+func readUvarint(b []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, nil, false
+	}
+	return v, b[n:], true
+}
+
+// readVarint reads a signed varint and returns the rest of b.
+func readVarint(b []byte) (int64, []byte, bool) {
+	v, n := binary.Varint(b)
+	if n <= 0 {
+		return 0, nil, false
+	}
+	return v, b[n:], true
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

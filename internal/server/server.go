@@ -27,6 +27,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -529,10 +530,10 @@ func (c *Core) Snapshot(ctx context.Context, clean bool) error {
 // scorer. Call with c.mu held (or before the core is shared).
 func (c *Core) encodeState(version, serial uint64) []byte {
 	b := append([]byte(nil), snapMagic...)
-	b = appendUvarint(b, version)
-	b = appendUvarint(b, serial)
+	b = binary.AppendUvarint(b, version)
+	b = binary.AppendUvarint(b, serial)
 	probes := c.probes.All()
-	b = appendUvarint(b, uint64(len(probes)-min(len(probes), 1)))
+	b = binary.AppendUvarint(b, uint64(len(probes)-min(len(probes), 1)))
 	for _, p := range probes[min(len(probes), 1):] {
 		b = appendString(b, p.Name)
 	}
