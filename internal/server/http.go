@@ -13,12 +13,13 @@ import (
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/devicetoken"
 	"github.com/dynfw/sentinel/internal/ingest/local"
+	"github.com/dynfw/sentinel/internal/server/core"
 )
 
 // APIHandlers are the server's own HTTP routes: the publisher's
 // certificate, the list, explanations and the admin actions.
 type APIHandlers struct {
-	Core *Core
+	Core *core.Core
 	// Local is the ingest path of the messages the operator emits.
 	Local      *local.Ingest
 	DataDir    string

@@ -20,11 +20,11 @@ func (s *Server) registerMetrics() {
 		}
 		return out
 	}
-	cf("sentinel_events_processed_total", "Events processed by the scorer (all ingest paths).", c.processed.Load)
-	cf("sentinel_events_derived_total", "Port-scan events derived from firewall logs.", c.derived.Load)
-	cf("sentinel_journal_errors_total", "Journal writes that failed.", c.journalErrors.Load)
-	cf("sentinel_journal_snapshots_total", "State snapshots written and verified on disk.", c.snapshots.Load)
-	cf("sentinel_journal_snapshot_errors_total", "State snapshots that failed (the journal keeps the previous state).", c.snapshotErrors.Load)
+	cf("sentinel_events_processed_total", "Events processed by the scorer (all ingest paths).", func() uint64 { return c.Counters().Processed })
+	cf("sentinel_events_derived_total", "Port-scan events derived from firewall logs.", func() uint64 { return c.Counters().Derived })
+	cf("sentinel_journal_errors_total", "Journal writes that failed.", func() uint64 { return c.Counters().JournalErrors })
+	cf("sentinel_journal_snapshots_total", "State snapshots written and verified on disk.", func() uint64 { return c.Counters().Snapshots })
+	cf("sentinel_journal_snapshot_errors_total", "State snapshots that failed (the journal keeps the previous state).", func() uint64 { return c.Counters().SnapshotErrors })
 	rs := c.Recovery()
 	b2f := func(b bool) float64 {
 		if b {

@@ -22,6 +22,7 @@ import (
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/server/core"
 	"github.com/dynfw/sentinel/internal/webserver"
 	"github.com/dynfw/sentinel/zmtp"
 )
@@ -71,7 +72,7 @@ type Config struct {
 	SnapshotInterval time.Duration // state snapshots, default 10 min
 	SyncInterval     time.Duration // journal sync, default 1 s
 	// AcceptEmptyState starts (and publishes an empty list) even when the
-	// state existed and none of it verifies; see CoreConfig.
+	// state existed and none of it verifies; see core.Config.
 	AcceptEmptyState bool
 
 	Logger *slog.Logger
@@ -81,7 +82,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	core     *Core
+	core     *core.Core
 	mux      *http.ServeMux
 	registry *metrics.Registry
 	zmq      *zmqpull.Ingest
@@ -128,8 +129,8 @@ func New(cfg Config) (*Server, error) {
 	// existed): its presence means state existed.
 	_, gerr := os.Stat(filepath.Join(cfg.DataDir, "greylist"))
 	core, err := OpenCore(CoreConfig{
-		DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
-		StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState,
+		Config: core.Config{DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
+			StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState},
 		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger,
 			WriteTimeout: cfg.DynfwWriteTimeout, MaxSubscribers: cfg.DynfwMaxSubscribers, MaxHandshakes: cfg.DynfwMaxHandshakes},
 	})
@@ -210,7 +211,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ControlPath() string { return s.ctlLn.Path() }
 
 // Core returns the core, for other components and tests.
-func (s *Server) Core() *Core { return s.core }
+func (s *Server) Core() *core.Core { return s.core }
 
 // Greylist returns the greylist store, so that the web view can render
 // its index pages in the site's layout (Store.SetLayout).
