@@ -128,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	// Every earlier run created greylist/ (even before the run mark
 	// existed): its presence means state existed.
 	_, gerr := os.Stat(filepath.Join(cfg.DataDir, "greylist"))
-	core, err := OpenCore(CoreConfig{
+	c, err := OpenCore(CoreConfig{
 		Config: core.Config{DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
 			StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState},
 		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger,
@@ -138,13 +138,13 @@ func New(cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, err
 	}
-	s.core = core
+	s.core = c
 	fail := func(err error) (*Server, error) {
 		s.close()
 		return nil, err
 	}
 	if len(cfg.IngestListen) > 0 {
-		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: core.Probes(), Logger: cfg.Logger, MaxProbes: cfg.IngestMaxProbes}
+		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: c.Probes(), Logger: cfg.Logger, MaxProbes: cfg.IngestMaxProbes}
 		if cfg.IngestCurve {
 			cert, _, err := ServerCert(cfg.DataDir)
 			if err != nil {
@@ -152,18 +152,18 @@ func New(cfg Config) (*Server, error) {
 			}
 			zc.Curve = &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret, PublicKey: cert.Public}
 		}
-		if s.zmq, err = zmqpull.New(zc, core.Process); err != nil {
+		if s.zmq, err = zmqpull.New(zc, c.Process); err != nil {
 			return fail(err)
 		}
 	}
 	if cfg.MQTT.URL != "" {
 		cfg.MQTT.Logger = cfg.Logger
-		s.mqttIn = mqtt.NewEvents(core.Probes(), core.Process, cfg.Logger)
+		s.mqttIn = mqtt.NewEvents(c.Probes(), c.Process, cfg.Logger)
 		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttIn.Message); err != nil {
 			return fail(err)
 		}
 	}
-	if s.httpIn, err = httpin.New(cfg.HTTPTokens, core.Probes(), core.Process, cfg.Logger); err != nil {
+	if s.httpIn, err = httpin.New(cfg.HTTPTokens, c.Probes(), c.Process, cfg.Logger); err != nil {
 		return fail(err)
 	}
 	gopts := cfg.GreylistOptions
@@ -178,9 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if listInterval <= 0 {
 		listInterval = 10 * time.Second // the publisher's default
 	}
-	s.local = local.New(core.Probes(), core.Process, cfg.Logger)
-	api := &APIHandlers{Core: core, Local: s.local, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
-		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
+	s.local = local.New(c.Probes(), c.Process, cfg.Logger)
+	api := &APIHandlers{Core: c, Local: s.local, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
+		List: newListAPI(c.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
 	api.Register(s.mux)
 	s.mux.Handle("POST /api/v1/events", s.httpIn)
 	s.mux.Handle(greylist.URLPrefix, s.grey.Handler())
