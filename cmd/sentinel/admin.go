@@ -11,7 +11,7 @@ import (
 
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/control"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 // The operator's commands of a running server (list, block, unblock,
@@ -161,7 +161,7 @@ func cmdAdmin(ctx context.Context, name string, args []string, stdout, stderr io
 			}
 		}
 	case "explain":
-		var ex *scoring.Explanation
+		var ex *scorecard.Explanation
 		ex, err = cl.Explain(ctx, netip.MustParseAddr(target))
 		out, show = ex, func() {
 			if ex == nil {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/devicetoken"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
 )
@@ -90,10 +90,10 @@ func cli(t *testing.T, want int, args ...string) (stdout, stderr string) {
 }
 
 // explainJSON asks the server (over its socket) about ip.
-func explainJSON(t *testing.T, data, ip string) *scoring.Explanation {
+func explainJSON(t *testing.T, data, ip string) *scorecard.Explanation {
 	t.Helper()
 	out, _ := cli(t, 0, "explain", ip, "--data", data, "--json")
-	var ex *scoring.Explanation
+	var ex *scorecard.Explanation
 	if err := json.Unmarshal([]byte(out), &ex); err != nil {
 		t.Fatalf("explain --json: %v\n%s", err, out)
 	}

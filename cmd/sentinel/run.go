@@ -13,15 +13,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/dynfw/sentinel/internal/passwords"
+	"github.com/dynfw/sentinel/internal/passwords/feed"
 	"github.com/dynfw/sentinel/internal/recorder"
-	"github.com/dynfw/sentinel/internal/scoring"
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/journal"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/server"
 	"github.com/dynfw/sentinel/internal/view"
 )
@@ -86,7 +86,7 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 		o.view.db = filepath.Join(o.data, "stats.db")
 	}
 	core := srv.Core()
-	explain := func(_ context.Context, a netip.Addr) (*scoring.Explanation, error) {
+	explain := func(_ context.Context, a netip.Addr) (*scorecard.Explanation, error) {
 		ex, ok := core.Explain(a)
 		if !ok {
 			return nil, nil
@@ -104,44 +104,45 @@ func startView(ctx context.Context, o *runOptions, srv *server.Server, log *slog
 	if endpoint == "" {
 		endpoint, cert = localEndpoint(srv), filepath.Join(o.data, "dynfw.key")
 	}
-	if err := vs.follow(ctx, endpoint, cert, log); err != nil {
-		vs.close()
+	if err := follow(ctx, vs.Hub, endpoint, cert, log); err != nil {
+		vs.Close()
 		return nil, err
 	}
-	srv.OnShutdown(vs.hub.Close)
+	srv.OnShutdown(vs.Hub.Close)
 	// The recorder adds what arrives from now on; the replay covers what
 	// was stored before, to the end of this second.
-	corpus, err := openCorpus(ctx, o.data, vs.store, time.Now().UTC().Truncate(time.Second).Add(time.Second), log)
+	pw, err := feed.Open(ctx, o.data, feed.Options{Store: vs.Store, Logger: log, Live: true})
 	if err != nil {
-		vs.close()
+		vs.Close()
 		return nil, err
 	}
-	rec := recorder.New(recorder.Options{Store: vs.store, Probes: core.Probes(), Countries: vs.geo, Logger: log,
+	corpus := pw.Corpus()
+	rec := recorder.New(recorder.Options{Store: vs.Store, Probes: core.Probes(), Countries: vs.Geo, Logger: log,
 		Rejected: rejectedRows(srv.Metrics()),
 		Passwords: func(trap, pw string) {
 			src, _ := passwords.ParseSource(trap)
 			corpus.Add(pw, src)
 		}})
 	core.AddSink(rec)
-	vs.register(srv.Mux())
-	srv.Greylist().SetLayout(vs.view.Wrap)
+	vs.Register(srv.Mux())
+	srv.Greylist().SetLayout(vs.View.Wrap)
 	corpus.Register(srv.Mux())
-	corpus.RegisterPages(srv.Mux(), vs.view.Wrap)
-	vs.view.SetPasswords(corpus)
+	corpus.RegisterPages(srv.Mux(), vs.View.Wrap)
+	vs.View.SetPasswords(corpus)
 	registerViewMetrics(srv, vs, rec)
 	// The recorder outlives ctx: it writes what the server flushes while
 	// it shuts down, then stops when stop cancels it.
 	recCtx, cancelRec := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { rec.Run(recCtx) })
-	wg.Go(func() { vs.engine.Run(ctx) })
-	wg.Go(func() { corpus.Run(ctx, 15*time.Minute) })
+	wg.Go(func() { vs.Engine.Run(ctx) })
+	wg.Go(func() { pw.Run(ctx) })
 	log.Info("sentinel view enabled", "db", redactDSN(o.view.db))
 	return func() {
 		cancelRec()
 		wg.Wait()
-		corpus.Close()
-		vs.close()
+		pw.Close()
+		vs.Close()
 	}, nil
 }
 

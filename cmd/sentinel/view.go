@@ -2,31 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"html/template"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/netip"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
-	"time"
 
-	"github.com/dynfw/sentinel/internal/asn"
 	"github.com/dynfw/sentinel/internal/config"
-	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/live"
-	"github.com/dynfw/sentinel/internal/scoring"
-	"github.com/dynfw/sentinel/internal/stats"
-	"github.com/dynfw/sentinel/internal/store"
-	"github.com/dynfw/sentinel/internal/store/backend"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/view"
+	"github.com/dynfw/sentinel/internal/viewstack"
 )
 
 // viewOptions are the options of Sentinel View, shared by `sentinel run`
@@ -64,87 +48,22 @@ func (v *viewOptions) register(s *config.Options, dbDefault, dbUsage string) {
 	s.String(&v.site.LicenseURL, "data-license-url", nil, "", "link of that licence (http or https)")
 }
 
-// viewStack is the view's data path: store → stats engine → pages.
-type viewStack struct {
-	store  store.Store
-	engine *stats.Engine
-	geo    geoip.DB
-	redis  *stats.Redis
-	view   *view.View
-	hub    *live.Hub
-}
-
-// openViewStack opens the store and builds the engine and the pages.
-// maintain says whether this process runs the rollups and retention.
-func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scoring.Explanation, error), links []view.Link, log *slog.Logger) (*viewStack, error) {
-	vs := &viewStack{}
-	var err error
-	if vs.store, err = backend.Open(ctx, v.db, store.Options{}); err != nil {
-		return nil, fmt.Errorf("statistics database: %w", err)
-	}
-	fail := func(err error) (*viewStack, error) {
-		vs.close()
-		return nil, err
-	}
-	if v.geoip != "" {
-		if vs.geo, err = geoip.Open(v.geoip); err != nil {
-			return fail(err)
-		}
-	} else {
-		vs.geo = geoip.Default()
-	}
-	eo := stats.Options{Logger: log, Maintain: maintain}
-	if v.redis != "" {
-		if vs.redis, err = stats.NewRedis(ctx, v.redis); err != nil {
-			return fail(err)
-		}
-		eo.Shared = vs.redis
-	}
-	vs.engine = stats.New(vs.store, eo)
+// openViewStack opens the view's data path with the options of the
+// command line. keyDefault is the session key file without
+// --session-key-file ("": none); maintain says whether this process runs
+// the rollups and retention.
+func openViewStack(ctx context.Context, v *viewOptions, keyDefault string, maintain bool, explain func(context.Context, netip.Addr) (*scorecard.Explanation, error), links []view.Link, log *slog.Logger) (*viewstack.Stack, error) {
 	keyFile := v.sessionKeyFile
 	if keyFile == "" {
 		keyFile = keyDefault
 	}
-	var key []byte
-	if keyFile != "" {
-		if key, err = sessionKey(keyFile); err != nil {
-			return fail(err)
-		}
-	} else {
-		log.Warn("no --session-key-file: visitors' device lists are lost when the process restarts")
-	}
-	vs.view, err = view.New(view.Options{
-		Source:           vs.engine,
-		Explain:          explain,
-		Devices:          vs.store.Devices,
-		SessionKey:       key,
-		Logger:           log,
-		RateLimit:        view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), OnDemandBurst: v.rateBurst, TrustProxy: v.trustProxy},
-		Site:             v.site,
-		GeoIPAttribution: attribution(vs.geo),
-		Links:            links,
-		Countries:        vs.geo,
-		Networks:         asn.Lazy{},
-	})
-	if err != nil {
-		return fail(err)
-	}
-	vs.hub = live.New(live.Options{
-		Logger: log, Countries: vs.geo, Attribution: attribution(vs.geo), ClientAddr: view.ClientAddr(v.trustProxy),
-		MapSVG: func(counts map[string]int64) template.HTML { return vs.view.Map("Events by country", "events", counts) },
-		Layout: func(w http.ResponseWriter, r *http.Request, p live.Page) { vs.view.Wrap(w, r, p.Title, p.Head, p.Body) },
-	})
-	return vs, nil
-}
-
-// register mounts the view and the live page on mux.
-func (vs *viewStack) register(mux *http.ServeMux) {
-	vs.view.Register(mux)
-	vs.hub.Register(mux)
+	return viewstack.Open(ctx, viewstack.Options{DB: v.db, GeoIP: v.geoip, Redis: v.redis, SessionKeyFile: keyFile, Maintain: maintain,
+		Explain: explain, Links: links, Logger: log, Site: v.site, TrustProxy: v.trustProxy,
+		RateLimit: view.RateLimit{OnDemandPerMinute: float64(v.rateLimit), OnDemandBurst: v.rateBurst, TrustProxy: v.trustProxy}})
 }
 
 // follow feeds the live page from a DynFW publisher until ctx ends.
-func (vs *viewStack) follow(ctx context.Context, endpoint, certPath string, log *slog.Logger) error {
+func follow(ctx context.Context, hub *live.Hub, endpoint, certPath string, log *slog.Logger) error {
 	fc := live.FollowConfig{Endpoint: endpoint}
 	if certPath != "" {
 		key, err := live.LoadServerKey(certPath)
@@ -154,86 +73,9 @@ func (vs *viewStack) follow(ctx context.Context, endpoint, certPath string, log 
 		fc.ServerKey = key
 	}
 	go func() {
-		if err := vs.hub.Follow(ctx, fc); err != nil && ctx.Err() == nil {
+		if err := hub.Follow(ctx, fc); err != nil && ctx.Err() == nil {
 			log.Error("live page stopped following the DynFW publisher", "endpoint", endpoint, "err", err)
 		}
 	}()
 	return nil
-}
-
-func (vs *viewStack) close() {
-	if vs.hub != nil {
-		vs.hub.Close()
-	}
-	if vs.redis != nil {
-		vs.redis.Close()
-	}
-	if c, ok := vs.geo.(io.Closer); ok {
-		c.Close()
-	}
-	if vs.store != nil {
-		vs.store.Close()
-	}
-}
-
-// sessionKey reads the hex key in path, creating it (mode 0600) if
-// missing.
-func sessionKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		rand.Read(key)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("session key: %w", err)
-		}
-		return key, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("session key: %w", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("session key %s: want 64 hex digits", path)
-	}
-	return key, nil
-}
-
-// remoteExplainer asks a sentinel server's API for the explanation of an
-// address, for `sentinel view` running apart from the scorer.
-func remoteExplainer(base string) func(context.Context, netip.Addr) (*scoring.Explanation, error) {
-	base = strings.TrimRight(base, "/")
-	client := &http.Client{Timeout: 3 * time.Second}
-	return func(ctx context.Context, a netip.Addr) (*scoring.Explanation, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/addresses/"+url.PathEscape(a.String()), nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusNotFound {
-			return nil, nil
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("%s: %s", base, resp.Status)
-		}
-		var ex scoring.Explanation
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ex); err != nil {
-			return nil, fmt.Errorf("%s: %w", base, err)
-		}
-		return &ex, nil
-	}
-}
-
-// attribution is the credit the country database asks for.
-func attribution(db geoip.DB) string {
-	if a, ok := db.(interface{ Attribution() string }); ok {
-		return a.Attribution()
-	}
-	return geoip.Attribution
 }

@@ -2,27 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dynfw/sentinel/internal/config"
 	"github.com/dynfw/sentinel/internal/greylist"
+	"github.com/dynfw/sentinel/internal/passwords/feed"
 	"github.com/dynfw/sentinel/internal/stats"
+	"github.com/dynfw/sentinel/internal/statsadmin"
 	"github.com/dynfw/sentinel/internal/store"
 	"github.com/dynfw/sentinel/internal/store/backend"
 	"github.com/dynfw/sentinel/internal/view"
+	"github.com/dynfw/sentinel/internal/viewstack"
 	"github.com/dynfw/sentinel/internal/webserver"
 )
 
@@ -79,7 +79,7 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "sentinel view", viewUsage, errors.New("--passwords-poll must be positive and --passwords-settle not negative"))
 	}
 	log := newLogger(verbose, logFormat, stderr)
-	var explain = remoteExplainer(explainURL)
+	var explain = viewstack.RemoteExplainer(explainURL)
 	if explainURL == "" {
 		explain = nil
 	}
@@ -100,20 +100,20 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
-	defer vs.close()
+	defer vs.Close()
 	mux := http.NewServeMux()
-	vs.register(mux)
+	vs.Register(mux)
 	// The password checker: an index of this view's own, kept current
 	// from the password rows that the ingest process stores.
-	tail := &corpusTail{store: vs.store, log: log, poll: pwPoll, settle: pwSettle, compact: 15 * time.Minute, now: time.Now}
-	if err := tail.open(ctx, data); err != nil {
+	pw, err := feed.Open(ctx, data, feed.Options{Store: vs.Store, Logger: log, Poll: pwPoll, Settle: pwSettle})
+	if err != nil {
 		fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 		return 1
 	}
-	defer tail.corpus.Close()
-	tail.corpus.Register(mux)
-	tail.corpus.RegisterPages(mux, vs.view.Wrap)
-	vs.view.SetPasswords(tail.corpus)
+	defer pw.Close()
+	pw.Corpus().Register(mux)
+	pw.Corpus().RegisterPages(mux, vs.View.Wrap)
+	vs.View.SetPasswords(pw.Corpus())
 	if greylistDir != "" {
 		gopts := greylistOptions(grey, vo.site, "")
 		gopts.ReadOnly, gopts.Logger = true, log
@@ -123,11 +123,11 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer gs.Close()
-		gs.SetLayout(vs.view.Wrap)
+		gs.SetLayout(vs.View.Wrap)
 		mux.Handle(greylist.URLPrefix, gs.Handler())
 	}
 	if vo.dynfwURL != "" {
-		if err := vs.follow(ctx, vo.dynfwURL, vo.dynfwCert, log); err != nil {
+		if err := follow(ctx, vs.Hub, vo.dynfwURL, vo.dynfwCert, log); err != nil {
 			fmt.Fprintf(stderr, "sentinel view: %v\n", err)
 			return 2
 		}
@@ -142,10 +142,10 @@ func cmdView(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	hc := ho.config()
 	hc.Logger = log
 	hs := webserver.New(hc, mux)
-	hs.RegisterOnShutdown(vs.hub.Close)
+	hs.RegisterOnShutdown(vs.Hub.Close)
 	var wg sync.WaitGroup
-	wg.Go(func() { vs.engine.Run(ctx) })
-	wg.Go(func() { tail.run(ctx) })
+	wg.Go(func() { vs.Engine.Run(ctx) })
+	wg.Go(func() { pw.Run(ctx) })
 	wg.Go(func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -210,8 +210,8 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "deleted %d cached entries\n", n)
 		return 0
 	}
-	if !slices.Contains(statsCommands, rest[0]) {
-		return c.usageError(stderr, "unknown command %q (%s)", rest[0], strings.Join(statsCommands, ", "))
+	if !slices.Contains(statsadmin.Commands, rest[0]) {
+		return c.usageError(stderr, "unknown command %q (%s)", rest[0], strings.Join(statsadmin.Commands, ", "))
 	}
 	db := vo.db
 	if db == "" {
@@ -227,141 +227,12 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return c.fail(stderr, err)
 	}
 	defer st.Close()
-	if err := statsCommand(ctx, st, rest, stdout); err != nil {
-		if errors.Is(err, errUsage) {
-			return c.usageError(stderr, "%s: %s", rest[0], strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+	if err := statsadmin.Run(ctx, st, rest, stdout, time.Now()); err != nil {
+		if errors.Is(err, statsadmin.ErrUsage) {
+			return c.usageError(stderr, "%s: %s", rest[0], strings.TrimPrefix(err.Error(), statsadmin.ErrUsage.Error()+": "))
 		}
 		fmt.Fprintf(stderr, "sentinel stats %s: %v\n", rest[0], err)
 		return 1
 	}
 	return 0
-}
-
-// statsCommands are the commands of `sentinel stats`.
-var statsCommands = []string{"status", "rollup", "rebuild", "retain", "resource", "cache-clear"}
-
-var errUsage = errors.New("bad arguments")
-
-func statsCommand(ctx context.Context, st store.Store, args []string, w io.Writer) error {
-	now := time.Now()
-	switch args[0] {
-	case "status":
-		s, err := st.Status(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "backend\t%s\n", s.Backend)
-		if s.Bytes > 0 {
-			fmt.Fprintf(tw, "size\t%.1f MiB\n", float64(s.Bytes)/(1<<20))
-		}
-		fmt.Fprintf(tw, "devices\t%d\n", s.Devices)
-		for _, t := range []store.Table{store.Incidents, store.Passwords, store.Ports} {
-			fmt.Fprintf(tw, "%s (raw)\t%d rows\n", t, s.Tables[t])
-		}
-		fmt.Fprintln(tw, "\nrollup\twatermark\tdirty\trows")
-		for _, r := range s.Rollups {
-			wm := "none"
-			if !r.Watermark.IsZero() {
-				wm = r.Watermark.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s %s\t%s\t%d\t%d\n", r.Table, r.Precision, wm, r.Dirty, r.Rows)
-		}
-		if len(s.Windows) > 0 {
-			fmt.Fprintln(tw, "\nsliding window\tfrom\tto\tcurrent")
-			for _, sw := range s.Windows {
-				from, to := "none", "none"
-				if !sw.From.IsZero() {
-					from, to = sw.From.Format(time.RFC3339), sw.To.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s %s %v\t%s\t%s\t%v\n", sw.Table, sw.Precision, sw.Span, from, to, sw.Current)
-			}
-		}
-		return tw.Flush()
-	case "rollup":
-		rep, err := st.Rollup(ctx, now)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "rolled up %d buckets (%d rows) in %v\n", rep.Buckets, rep.Rows, rep.Took.Round(time.Millisecond))
-		return nil
-	case "rebuild":
-		if len(args) < 3 {
-			return fmt.Errorf("%w: rebuild PRECISION FROM [TO]", errUsage)
-		}
-		var p store.Precision
-		switch args[1] {
-		case "15m":
-			p = store.Quarter
-		case "1h":
-			p = store.Hour
-		case "1d":
-			p = store.Day
-		default:
-			return fmt.Errorf("%w: precision %q (15m, 1h or 1d)", errUsage, args[1])
-		}
-		from, err := parseWhen(args[2])
-		if err != nil {
-			return err
-		}
-		to := now.Truncate(p.Width())
-		if len(args) > 3 {
-			if to, err = parseWhen(args[3]); err != nil {
-				return err
-			}
-		}
-		rep, err := st.Rebuild(ctx, p, from.Truncate(p.Width()), to.Truncate(p.Width()))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "rebuilt %d buckets (%d rows) in %v\n", rep.Buckets, rep.Rows, rep.Took.Round(time.Millisecond))
-		return nil
-	case "retain":
-		return st.Retain(ctx, now)
-	case "resource":
-		if len(args) < 3 {
-			return fmt.Errorf("%w: resource NAME PERIOD [ip=A] [password=P]", errUsage)
-		}
-		req := stats.Request{Name: args[1], Period: args[2]}
-		for _, kv := range args[3:] {
-			switch k, v, _ := strings.Cut(kv, "="); k {
-			case "ip":
-				a, err := netip.ParseAddr(v)
-				if err != nil {
-					return fmt.Errorf("%w: %v", errUsage, err)
-				}
-				req.IP = a.Unmap()
-			case "password":
-				req.Password = v
-			default:
-				return fmt.Errorf("%w: unknown parameter %q", errUsage, k)
-			}
-		}
-		r, err := stats.Compute(ctx, st, req, now, 4*time.Minute)
-		switch {
-		case errors.Is(err, stats.ErrUnknownResource):
-			return fmt.Errorf("%w: unknown resource %q; the resources are:\n  %s", errUsage, req.Name, strings.Join(stats.Names(), "\n  "))
-		case errors.Is(err, stats.ErrBadPeriod):
-			var names []string
-			for _, p := range stats.Periods {
-				names = append(names, p.Name)
-			}
-			return fmt.Errorf("%w: unknown period %q (%s)", errUsage, req.Period, strings.Join(names, ", "))
-		case err != nil:
-			return err
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"resource_name": r.Name, "data": r.Data})
-	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-}
-
-func parseWhen(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%w: %q is not a time (2006-01-02 or RFC 3339)", errUsage, s)
 }

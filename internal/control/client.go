@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 // DialTimeout bounds the connection to the server: an operator hears
@@ -174,8 +174,8 @@ func (c *Client) Clear(ctx context.Context, ip string) (AdminResult, error) {
 
 // Explain returns what the scorer knows of a, or nil when it knows
 // nothing.
-func (c *Client) Explain(ctx context.Context, a netip.Addr) (*scoring.Explanation, error) {
-	var ex scoring.Explanation
+func (c *Client) Explain(ctx context.Context, a netip.Addr) (*scorecard.Explanation, error) {
+	var ex scorecard.Explanation
 	err := c.do(ctx, http.MethodGet, PathExplain+url.PathEscape(a.String()), nil, &ex)
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusNotFound {

@@ -24,7 +24,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 // SocketName is the socket's file name in the data directory.
@@ -38,7 +38,7 @@ const (
 	PathList    = "/api/v1/admin/list"    // GET → List
 	PathProbes  = "/api/v1/admin/probes"  // GET → []Probe
 	PathEmit    = "/api/v1/admin/emit"    // POST EmitRequest → EmitResult
-	PathExplain = "/api/v1/addresses/"    // GET + address → scoring.Explanation (public on HTTP)
+	PathExplain = "/api/v1/addresses/"    // GET + address → scorecard.Explanation (public on HTTP)
 	PathHealth  = "/healthz"              // GET → server status
 )
 
@@ -75,7 +75,7 @@ type Decision struct {
 	Score       float64   `json:"score"`
 	Tags        []string  `json:"tags,omitempty"`
 	// Override is the manual block or unblock in force, if any.
-	Override *scoring.Override `json:"override,omitempty"`
+	Override *scorecard.Override `json:"override,omitempty"`
 }
 
 // List answers GET PathList: every listed key and every key with an

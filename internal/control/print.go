@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 // How the command line shows the answers to a person; --json prints the
@@ -65,7 +65,7 @@ func WriteList(w io.Writer, l List) error {
 }
 
 // WriteExplanation shows what the scorer knows of a key.
-func WriteExplanation(w io.Writer, ex *scoring.Explanation) error {
+func WriteExplanation(w io.Writer, ex *scorecard.Explanation) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "not listed"
 	switch {

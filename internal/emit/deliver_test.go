@@ -15,6 +15,7 @@ import (
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/server"
+	"github.com/dynfw/sentinel/internal/server/core"
 	"github.com/dynfw/sentinel/internal/testenv"
 )
 
@@ -43,7 +44,7 @@ func startServer(t *testing.T, broker, root string) *server.Server {
 }
 
 // probeEvents waits until the probe named name has n events.
-func probeEvents(t *testing.T, srv *server.Server, match func(events.Probe) bool, n uint64) server.ProbeStat {
+func probeEvents(t *testing.T, srv *server.Server, match func(events.Probe) bool, n uint64) core.ProbeStat {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

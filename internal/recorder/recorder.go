@@ -3,7 +3,7 @@
 // country and the device that saw it, each tried credential, each port a
 // router's firewall logged.
 //
-// Events enter through Events (a server.Sink), which only converts and
+// Events enter through Events (a core.Sink), which only converts and
 // queues, so that scoring and publishing never wait on the database.
 // A writer goroutine inserts the queue in batches, at most every Interval
 // or when MaxBatch rows wait. When the database falls behind and the queue
@@ -41,9 +41,15 @@ type Countries interface {
 	Country(netip.Addr) string
 }
 
+// Inserter is what the recorder needs of a store: writing batches
+// (store.Store implements it).
+type Inserter interface {
+	Insert(ctx context.Context, b *store.Batch) error
+}
+
 // Options configure a Recorder.
 type Options struct {
-	Store     store.Store
+	Store     Inserter
 	Probes    *events.Probes
 	Countries Countries // nil: countries unknown
 	// Interval between inserts (default 1 s); MaxBatch rows trigger an
@@ -62,7 +68,7 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Recorder is a server.Sink feeding a store.
+// Recorder is a core.Sink feeding a store.
 type Recorder struct {
 	o   Options
 	log *slog.Logger
@@ -97,7 +103,7 @@ func New(o Options) *Recorder {
 	return &Recorder{o: o, log: o.Logger, kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// Events implements server.Sink: it converts and queues, never blocks on
+// Events implements core.Sink: it converts and queues, never blocks on
 // the database.
 func (r *Recorder) Events(evs []events.Event) {
 	r.mu.Lock()

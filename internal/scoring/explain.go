@@ -7,79 +7,25 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
-
-// Explanation says what the scorer knows of a key and why it is or is not
-// listed. It is meant for the admin API and Sentinel View, as JSON.
-type Explanation struct {
-	Key netip.Prefix `json:"key"`
-	// Score is the score decayed to the time of the question; Entry and
-	// Exit are the thresholds it is compared with.
-	Score float64 `json:"score"`
-	Entry float64 `json:"entry_threshold"`
-	Exit  float64 `json:"exit_threshold"`
-	// Listed says whether the key is on the list; Reason why it entered
-	// (the event that crossed the entry threshold, or a manual block) and
-	// Since when.
-	Listed bool      `json:"listed"`
-	Reason string    `json:"reason,omitempty"`
-	Since  time.Time `json:"since,omitzero"`
-	// EarliestEnd is when the listing ends if no further event comes.
-	EarliestEnd time.Time `json:"earliest_end,omitzero"`
-	// NeverListed is "allow-list" or "non-global address" for keys that
-	// are scored but never published.
-	NeverListed string `json:"never_listed,omitempty"`
-	// Offences is the number of remembered listings (the current one
-	// included), which sets the minimum duration of the next.
-	Offences int `json:"offences"`
-	// Tags are the greylist tags of every event type seen, sorted.
-	Tags []string `json:"tags"`
-	// Counts are the events seen, by event name.
-	Counts    map[string]uint64 `json:"counts"`
-	FirstSeen time.Time         `json:"first_seen,omitzero"`
-	LastSeen  time.Time         `json:"last_seen,omitzero"`
-	// Probes is the number of distinct probes that reported the key; when
-	// ProbesAtLeast is set there were more than the scorer counts exactly.
-	Probes        int  `json:"probes"`
-	ProbesAtLeast bool `json:"probes_at_least,omitempty"`
-	// History lists the latest listings, oldest first; the last one is
-	// the current listing when Listed.
-	History  []Listing `json:"history,omitempty"`
-	Override *Override `json:"override,omitempty"`
-}
-
-// Listing is one period on the list.
-type Listing struct {
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end,omitzero"` // zero while it lasts
-	Reason    string    `json:"reason"`
-	EndReason string    `json:"end_reason,omitempty"`
-}
-
-// Override is a manual decision in force.
-type Override struct {
-	Kind   string    `json:"kind"` // "block" or "unblock"
-	Set    time.Time `json:"set"`
-	Until  time.Time `json:"until"`
-	Reason string    `json:"reason"`
-}
 
 func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // Explain returns the explanation of the key of addr as of now, or false
 // when the scorer holds nothing about it.
-func (s *Scorer) Explain(addr netip.Addr, now time.Time) (Explanation, bool) {
+func (s *Scorer) Explain(addr netip.Addr, now time.Time) (scorecard.Explanation, bool) {
 	k, ok := keyOf(addr, s.v6bits)
 	if !ok {
-		return Explanation{}, false
+		return scorecard.Explanation{}, false
 	}
 	i, ok := s.index.get(k, &s.ents)
 	if !ok {
-		return Explanation{}, false
+		return scorecard.Explanation{}, false
 	}
 	en := s.ents.at(i)
 	t := now.UnixNano()
-	x := Explanation{
+	x := scorecard.Explanation{
 		Key:      k.prefix(s.v6bits),
 		Score:    s.scoreAt(en, t),
 		Entry:    s.cfg.Entry,
@@ -102,7 +48,7 @@ func (s *Scorer) Explain(addr netip.Addr, now time.Time) (Explanation, bool) {
 	}
 	s.eachType(en, func(t events.Type, n uint32) { x.Counts[t.String()] += uint64(n) })
 	for _, l := range s.hist[k] {
-		h := Listing{Start: unixTime(l.start), Reason: l.reason, EndReason: l.endReason}
+		h := scorecard.Listing{Start: unixTime(l.start), Reason: l.reason, EndReason: l.endReason}
 		if !l.open {
 			h.End = unixTime(l.end)
 		}
@@ -111,7 +57,7 @@ func (s *Scorer) Explain(addr netip.Addr, now time.Time) (Explanation, bool) {
 	var block int64
 	if en.flags&fOverride != 0 {
 		o := s.ovr[k]
-		x.Override = &Override{Kind: "block", Set: unixTime(o.set), Until: unixTime(o.until), Reason: o.reason}
+		x.Override = &scorecard.Override{Kind: "block", Set: unixTime(o.set), Until: unixTime(o.until), Reason: o.reason}
 		if o.unblock {
 			x.Override.Kind = "unblock"
 		} else {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/scorecard"
 )
 
 var base = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -63,7 +64,7 @@ func (m *sim) observe(d time.Duration, typ events.Type, addr string, probe event
 	}
 }
 
-func (m *sim) explain(addr string, d time.Duration) Explanation {
+func (m *sim) explain(addr string, d time.Duration) scorecard.Explanation {
 	x, _ := m.s.Explain(netip.MustParseAddr(addr), base.Add(d))
 	return x
 }

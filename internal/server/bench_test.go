@@ -16,6 +16,7 @@ import (
 	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/server/core"
 	"github.com/dynfw/sentinel/zmtp"
 	"github.com/dynfw/sentinel/zmtp/zcert"
 )
@@ -55,10 +56,10 @@ func BenchmarkNormaliseAndScore(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-func benchCore(b *testing.B) *Core {
+func benchCore(b *testing.B) *core.Core {
 	cert, _ := zcert.New()
 	c, err := OpenCore(CoreConfig{
-		DataDir: b.TempDir(), Scoring: scoring.DefaultConfig(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config:    core.Config{DataDir: b.TempDir(), Scoring: scoring.DefaultConfig(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Publisher: publish.Config{Listen: []string{"tcp://127.0.0.1:0"}, Curve: &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 	})
 	if err != nil {
@@ -109,12 +110,12 @@ func BenchmarkIngestZMQ(b *testing.B) {
 	push.Dial("tcp://" + srv.IngestAddrs()[0].String())
 	ps := payloads(1<<16, 100_000)
 	topic := []byte("sentinel/collect/minipot")
-	start := srv.Core().processed.Load()
+	start := srv.Core().Counters().Processed
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		push.Send(context.Background(), zmtp.Message{topic, ps[i&(1<<16-1)]})
 	}
-	for srv.Core().processed.Load()-start < uint64(b.N) {
+	for srv.Core().Counters().Processed-start < uint64(b.N) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
@@ -154,7 +155,7 @@ func BenchmarkEventToDelta(b *testing.B) {
 		for j := 0; j < 3; j++ {
 			push.Send(context.Background(), zmtp.Message{topic, login})
 		}
-		for srv.Core().processed.Load() < uint64(5*i+3) {
+		for srv.Core().Counters().Processed < uint64(5*i+3) {
 			time.Sleep(20 * time.Microsecond)
 		}
 		t0 := time.Now()

@@ -12,12 +12,16 @@ import (
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/devicetoken"
+	"github.com/dynfw/sentinel/internal/ingest/local"
+	"github.com/dynfw/sentinel/internal/server/core"
 )
 
 // APIHandlers are the server's own HTTP routes: the publisher's
 // certificate, the list, explanations and the admin actions.
 type APIHandlers struct {
-	Core       *Core
+	Core *core.Core
+	// Local is the ingest path of the messages the operator emits.
+	Local      *local.Ingest
 	DataDir    string
 	AdminToken string
 	// List serves GET /api/v1/list (see listAPI).
@@ -183,7 +187,7 @@ func (h *APIHandlers) emit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, h.Core.ProcessLocal(req.Topic, req.Payload, time.Now()))
+	writeJSON(w, http.StatusOK, h.Local.Emit(req.Topic, req.Payload, time.Now()))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

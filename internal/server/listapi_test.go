@@ -182,7 +182,7 @@ func TestHTTPIngestRejectsCounted(t *testing.T) {
 			t.Errorf("metrics lack %q", line)
 		}
 	}
-	if n := ts.srv.Core().processed.Load(); n != 1 {
+	if n := ts.srv.Core().Counters().Processed; n != 1 {
 		t.Fatalf("%d events processed, want only the good one", n)
 	}
 	if !strings.Contains(logs.String(), "http ingest: events refused") || !strings.Contains(logs.String(), "reason=bad_json") {

@@ -144,7 +144,7 @@ func benchListReaders(b *testing.B, mode string) {
 	for requests.Load() < int64(readers) {
 		time.Sleep(time.Millisecond)
 	}
-	processed := srv.Core().processed.Load()
+	processed := srv.Core().Counters().Processed
 	lat := make([]time.Duration, 0, b.N)
 	reads.Store(0)
 	b.ResetTimer()
@@ -155,7 +155,7 @@ func benchListReaders(b *testing.B, mode string) {
 			push.Send(context.Background(), zmtp.Message{topic, login})
 		}
 		processed += 3
-		for srv.Core().processed.Load() < processed {
+		for srv.Core().Counters().Processed < processed {
 			time.Sleep(20 * time.Microsecond)
 		}
 		t0 := time.Now()

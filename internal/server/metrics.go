@@ -20,11 +20,11 @@ func (s *Server) registerMetrics() {
 		}
 		return out
 	}
-	cf("sentinel_events_processed_total", "Events processed by the scorer (all ingest paths).", c.processed.Load)
-	cf("sentinel_events_derived_total", "Port-scan events derived from firewall logs.", c.derived.Load)
-	cf("sentinel_journal_errors_total", "Journal writes that failed.", c.journalErrors.Load)
-	cf("sentinel_journal_snapshots_total", "State snapshots written and verified on disk.", c.snapshots.Load)
-	cf("sentinel_journal_snapshot_errors_total", "State snapshots that failed (the journal keeps the previous state).", c.snapshotErrors.Load)
+	cf("sentinel_events_processed_total", "Events processed by the scorer (all ingest paths).", func() uint64 { return c.Counters().Processed })
+	cf("sentinel_events_derived_total", "Port-scan events derived from firewall logs.", func() uint64 { return c.Counters().Derived })
+	cf("sentinel_journal_errors_total", "Journal writes that failed.", func() uint64 { return c.Counters().JournalErrors })
+	cf("sentinel_journal_snapshots_total", "State snapshots written and verified on disk.", func() uint64 { return c.Counters().Snapshots })
+	cf("sentinel_journal_snapshot_errors_total", "State snapshots that failed (the journal keeps the previous state).", func() uint64 { return c.Counters().SnapshotErrors })
 	rs := c.Recovery()
 	b2f := func(b bool) float64 {
 		if b {
@@ -89,11 +89,11 @@ func (s *Server) registerMetrics() {
 			}
 			return out
 		})
-		byReason("sentinel_ingest_mqtt_rejected_total", "MQTT payloads or entries refused by the probe parser, by reason.", c.mqttParse.Refused)
-		cf("sentinel_ingest_mqtt_ignored_total", "MQTT messages of topics without attack events (survey).", c.mqttParse.Ignored)
+		byReason("sentinel_ingest_mqtt_rejected_total", "MQTT payloads or entries refused by the probe parser, by reason.", s.mqttIn.Refused)
+		cf("sentinel_ingest_mqtt_ignored_total", "MQTT messages of topics without attack events (survey).", s.mqttIn.Ignored)
 	}
-	cf("sentinel_control_emitted_total", "Events handed in on the control channel (sentinel emit) and processed.", c.local.accepted.Load)
-	byReason("sentinel_control_emit_rejected_total", "Entries handed in on the control channel and refused, by reason (the parser's reasons, bad_time: a ts outside the accepted window, bad_device: a device topic that does not parse).", c.local.refused)
+	cf("sentinel_control_emitted_total", "Events handed in on the control channel (sentinel emit) and processed.", s.local.Accepted)
+	byReason("sentinel_control_emit_rejected_total", "Entries handed in on the control channel and refused, by reason (the parser's reasons, bad_time: a ts outside the accepted window, bad_device: a device topic that does not parse).", s.local.Refused)
 	h := s.httpIn
 	cf("sentinel_ingest_http_accepted_total", "Events accepted through HTTP.", h.Accepted.Load)
 	byReason("sentinel_ingest_http_rejected_total", "Events of accepted HTTP ingest requests refused, by reason (bad_type: unknown event name, bad_address).", h.EventsRefused)

@@ -18,12 +18,13 @@ import (
 	"github.com/dynfw/sentinel/internal/journal"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/server/core"
 )
 
 // runningCore is a Core with its publisher running, as Server runs it.
 type runningCore struct {
 	t      *testing.T
-	c      *Core
+	c      *core.Core
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -33,11 +34,11 @@ func coreConfig(dir string) CoreConfig {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return CoreConfig{DataDir: dir, Scoring: scoring.DefaultConfig(), Logger: log,
+	return CoreConfig{Config: core.Config{DataDir: dir, Scoring: scoring.DefaultConfig(), Logger: log,
 		// No sync but the ones the core asks for: what is on disk when
 		// the test copies the directory is what a kill -9 leaves.
-		SyncInterval: time.Hour,
-		Publisher:    publish.Config{Listen: []string{"tcp://127.0.0.1:0"}, Logger: log}}
+		SyncInterval: time.Hour},
+		Publisher: publish.Config{Listen: []string{"tcp://127.0.0.1:0"}, Logger: log}}
 }
 
 func startCore(t *testing.T, cfg CoreConfig) (*runningCore, error) {
@@ -280,7 +281,7 @@ func TestRunMarkWitness(t *testing.T) {
 			os.Remove(segs[len(segs)-1])
 		}},
 		{"run mark damaged", func(t *testing.T, dir string) {
-			p := filepath.Join(dir, runMarkName)
+			p := filepath.Join(dir, core.RunMarkName)
 			b, _ := os.ReadFile(p)
 			b[10] ^= 1
 			os.WriteFile(p, b, 0o600)
@@ -313,7 +314,7 @@ func TestRecoveryMetrics(t *testing.T) {
 	for i := range 4 {
 		a.list(fmt.Sprintf("45.155.205.%d", 50+i))
 	}
-	if err := a.c.journal.Sync(); err != nil {
+	if err := a.c.SyncJournal(); err != nil {
 		t.Fatal(err)
 	}
 	crashed := crashCopy(t, dir)

@@ -15,12 +15,14 @@ import (
 	"github.com/dynfw/sentinel/internal/control"
 	"github.com/dynfw/sentinel/internal/greylist"
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
+	"github.com/dynfw/sentinel/internal/ingest/local"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/ingest/zmqpull"
 	"github.com/dynfw/sentinel/internal/metrics"
 	"github.com/dynfw/sentinel/internal/portscan"
 	"github.com/dynfw/sentinel/internal/publish"
 	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/server/core"
 	"github.com/dynfw/sentinel/internal/webserver"
 	"github.com/dynfw/sentinel/zmtp"
 )
@@ -70,7 +72,7 @@ type Config struct {
 	SnapshotInterval time.Duration // state snapshots, default 10 min
 	SyncInterval     time.Duration // journal sync, default 1 s
 	// AcceptEmptyState starts (and publishes an empty list) even when the
-	// state existed and none of it verifies; see CoreConfig.
+	// state existed and none of it verifies; see core.Config.
 	AcceptEmptyState bool
 
 	Logger *slog.Logger
@@ -80,11 +82,13 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	core     *Core
+	core     *core.Core
 	mux      *http.ServeMux
 	registry *metrics.Registry
 	zmq      *zmqpull.Ingest
 	mqtt     *mqtt.Subscriber
+	mqttIn   *mqtt.Events
+	local    *local.Ingest
 	httpIn   *httpin.Handler
 	grey     *greylist.Store
 	httpLn   net.Listener
@@ -124,9 +128,9 @@ func New(cfg Config) (*Server, error) {
 	// Every earlier run created greylist/ (even before the run mark
 	// existed): its presence means state existed.
 	_, gerr := os.Stat(filepath.Join(cfg.DataDir, "greylist"))
-	core, err := OpenCore(CoreConfig{
-		DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
-		StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState,
+	c, err := OpenCore(CoreConfig{
+		Config: core.Config{DataDir: cfg.DataDir, Scoring: cfg.Scoring, Portscan: cfg.Portscan, SyncInterval: cfg.SyncInterval, Logger: cfg.Logger,
+			StateExpected: gerr == nil, AcceptEmptyState: cfg.AcceptEmptyState},
 		Publisher: publish.Config{Listen: cfg.DynfwListen, ListInterval: cfg.ListInterval, Logger: cfg.Logger,
 			WriteTimeout: cfg.DynfwWriteTimeout, MaxSubscribers: cfg.DynfwMaxSubscribers, MaxHandshakes: cfg.DynfwMaxHandshakes},
 	})
@@ -134,13 +138,13 @@ func New(cfg Config) (*Server, error) {
 		lock.Release()
 		return nil, err
 	}
-	s.core = core
+	s.core = c
 	fail := func(err error) (*Server, error) {
 		s.close()
 		return nil, err
 	}
 	if len(cfg.IngestListen) > 0 {
-		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: core.Probes(), Logger: cfg.Logger, MaxProbes: cfg.IngestMaxProbes}
+		zc := zmqpull.Config{Listen: cfg.IngestListen, Probes: c.Probes(), Logger: cfg.Logger, MaxProbes: cfg.IngestMaxProbes}
 		if cfg.IngestCurve {
 			cert, _, err := ServerCert(cfg.DataDir)
 			if err != nil {
@@ -148,17 +152,18 @@ func New(cfg Config) (*Server, error) {
 			}
 			zc.Curve = &zmtp.CurveOptions{Server: true, SecretKey: *cert.Secret, PublicKey: cert.Public}
 		}
-		if s.zmq, err = zmqpull.New(zc, core.Process); err != nil {
+		if s.zmq, err = zmqpull.New(zc, c.Process); err != nil {
 			return fail(err)
 		}
 	}
 	if cfg.MQTT.URL != "" {
 		cfg.MQTT.Logger = cfg.Logger
-		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttMessage); err != nil {
+		s.mqttIn = mqtt.NewEvents(c.Probes(), c.Process, cfg.Logger)
+		if s.mqtt, err = mqtt.New(cfg.MQTT, s.mqttIn.Message); err != nil {
 			return fail(err)
 		}
 	}
-	if s.httpIn, err = httpin.New(cfg.HTTPTokens, core.Probes(), core.Process, cfg.Logger); err != nil {
+	if s.httpIn, err = httpin.New(cfg.HTTPTokens, c.Probes(), c.Process, cfg.Logger); err != nil {
 		return fail(err)
 	}
 	gopts := cfg.GreylistOptions
@@ -173,8 +178,9 @@ func New(cfg Config) (*Server, error) {
 	if listInterval <= 0 {
 		listInterval = 10 * time.Second // the publisher's default
 	}
-	api := &APIHandlers{Core: core, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
-		List: newListAPI(core.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
+	s.local = local.New(c.Probes(), c.Process, cfg.Logger)
+	api := &APIHandlers{Core: c, Local: s.local, DataDir: cfg.DataDir, AdminToken: cfg.AdminToken,
+		List: newListAPI(c.Publisher(), listInterval, cfg.ListRateLimit, cfg.TrustProxy, s.registry)}
 	api.Register(s.mux)
 	s.mux.Handle("POST /api/v1/events", s.httpIn)
 	s.mux.Handle(greylist.URLPrefix, s.grey.Handler())
@@ -205,7 +211,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ControlPath() string { return s.ctlLn.Path() }
 
 // Core returns the core, for other components and tests.
-func (s *Server) Core() *Core { return s.core }
+func (s *Server) Core() *core.Core { return s.core }
 
 // Greylist returns the greylist store, so that the web view can render
 // its index pages in the site's layout (Store.SetLayout).
@@ -235,13 +241,6 @@ func (s *Server) IngestAddrs() []net.Addr {
 
 // Ready is closed once every component runs.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
-
-func (s *Server) mqttMessage(m mqtt.Message) {
-	if m.Status != nil {
-		return // device presence; the view keeps devices from data messages
-	}
-	s.core.ProcessProbeMessage(m.Suffix, m.Payload, m.Serial, m.Token, m.Received)
-}
 
 // Run serves until ctx ends, then stops gracefully: ingest first, then the
 // last events are processed and published, the state is snapshotted, and

@@ -20,6 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/ingest/httpin"
 	"github.com/dynfw/sentinel/internal/ingest/mqtt"
 	"github.com/dynfw/sentinel/internal/msgpack"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/testenv"
 	"github.com/dynfw/sentinel/zmtp"
@@ -233,7 +234,7 @@ func TestBruteForceIsListedAndPublished(t *testing.T) {
 	if l.Serial != 1 || len(l.Addrs) != 1 {
 		t.Fatalf("list %+v", l)
 	}
-	var ex scoring.Explanation
+	var ex scorecard.Explanation
 	if code := getJSON(t, ts.http+"/api/v1/addresses/45.155.205.2", &ex); code != 200 || !ex.Listed {
 		t.Fatalf("explanation %d %+v", code, ex)
 	}
@@ -352,7 +353,7 @@ func TestMQTTIngestWithMosquitto(t *testing.T) {
 		tok.Wait()
 		ev, _ := dynfw.DecodeEvent(next(t, sub, dynfw.TopicEvent), dynfw.DecodeOptions{})
 		if ev.Name == "ftp_login" && ev.Addr.String() == "45.155.205.5" {
-			var ex scoring.Explanation
+			var ex scorecard.Explanation
 			getJSON(t, ts.http+"/api/v1/addresses/45.155.205.5", &ex)
 			if ex.Probes != 1 {
 				t.Fatalf("probes %d", ex.Probes)
@@ -417,7 +418,7 @@ func TestGracefulRestartKeepsTheList(t *testing.T) {
 	if before.Version != after.Version || before.Serial != after.Serial || fmt.Sprint(before.List) != fmt.Sprint(after.List) {
 		t.Fatalf("before %+v\nafter  %+v", before, after)
 	}
-	var ex scoring.Explanation
+	var ex scorecard.Explanation
 	getJSON(t, ts2.http+"/api/v1/addresses/2a03:b0c0::1", &ex)
 	if ex.Counts["http_login"] != 5 {
 		t.Fatalf("explanation after restart %+v", ex)

@@ -12,13 +12,13 @@ import (
 
 // Compute runs the queries of one resource against st as of now, with no
 // cache. settle is the delay granted to the rollups (see Period.Window).
-func Compute(ctx context.Context, st store.Store, req Request, now time.Time, settle time.Duration) (Result, error) {
+func Compute(ctx context.Context, st Querier, req Request, now time.Time, settle time.Duration) (Result, error) {
 	return compute(ctx, st, req, now, settle, -1)
 }
 
 // compute is Compute reading from precision prec instead of the period's
 // (prec < 0), which the tests use to check rollups against raw rows.
-func compute(ctx context.Context, st store.Store, req Request, now time.Time, settle time.Duration, prec store.Precision) (Result, error) {
+func compute(ctx context.Context, st Querier, req Request, now time.Time, settle time.Duration, prec store.Precision) (Result, error) {
 	res, p, err := check(req)
 	if err != nil {
 		return Result{}, err
@@ -97,7 +97,7 @@ func check(req Request) (*Resource, Period, error) {
 // server hash and query.
 const MaxPasswordLen = 1024
 
-func graph(ctx context.Context, st store.Store, q store.Query, p Period, start, end time.Time) ([]GraphPoint, error) {
+func graph(ctx context.Context, st Querier, q store.Query, p Period, start, end time.Time) ([]GraphPoint, error) {
 	q.Bucket = p.Bucket
 	q.GroupBy = nil
 	rows, err := st.Query(ctx, q)
@@ -119,7 +119,7 @@ func graph(ctx context.Context, st store.Store, q store.Query, p Period, start, 
 // multiGraph picks the top groups over the whole window, then counts them
 // per bucket, as the reference does; labels keep the order of the top list
 // (by value, then key), so they are deterministic.
-func multiGraph(ctx context.Context, st store.Store, q store.Query, res *Resource, p Period, start, end time.Time) (MultiGraphData, error) {
+func multiGraph(ctx context.Context, st Querier, q store.Query, res *Resource, p Period, start, end time.Time) (MultiGraphData, error) {
 	top := q
 	top.Limit = res.Limit + 1 // room for a dropped unknown country
 	rows, err := st.Query(ctx, top)
@@ -166,7 +166,7 @@ func multiGraph(ctx context.Context, st store.Store, q store.Query, res *Resourc
 	return out, nil
 }
 
-func list(ctx context.Context, st store.Store, q store.Query, res *Resource) ([]map[string]any, error) {
+func list(ctx context.Context, st Querier, q store.Query, res *Resource) ([]map[string]any, error) {
 	q.Limit = res.Limit + 1
 	rows, err := st.Query(ctx, q)
 	if err != nil {
@@ -189,7 +189,7 @@ func list(ctx context.Context, st store.Store, q store.Query, res *Resource) ([]
 	return out, nil
 }
 
-func countryMap(ctx context.Context, st store.Store, q store.Query) (map[string]int64, error) {
+func countryMap(ctx context.Context, st Querier, q store.Query) (map[string]int64, error) {
 	rows, err := st.Query(ctx, q)
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func dropUnknown(res *Resource, rows []store.Row, limit int) []store.Row {
 // seen finds the first and last bucket of the window with rows, at the
 // resolution of the period's precision (a minute for raw rows): a period
 // has at most a few hundred such buckets.
-func seen(ctx context.Context, st store.Store, q store.Query, p Period) (any, error) {
+func seen(ctx context.Context, st Querier, q store.Query, p Period) (any, error) {
 	q.Bucket = p.Precision.Width()
 	if q.Bucket == 0 {
 		q.Bucket = time.Minute

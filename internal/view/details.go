@@ -20,7 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/ratelimit"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/stats"
 )
 
@@ -306,7 +306,7 @@ var reasonScore = regexp.MustCompile(`^score ([0-9.]+) (?:reached|above) the ent
 // activity summarises the events the scorer remembers: the two commonest
 // types and the time they took, "5 telnet logins and 2 telnet connections
 // in 2 minutes".
-func activity(x *scoring.Explanation) string {
+func activity(x *scorecard.Explanation) string {
 	type c struct {
 		name string
 		n    uint64
@@ -375,7 +375,7 @@ func when(t, now time.Time) string {
 
 // scores is "score 12.5, threshold 10": the listing's own figures when
 // its reason gives them, else the current score.
-func scores(x *scoring.Explanation, reason string, now bool) string {
+func scores(x *scorecard.Explanation, reason string, now bool) string {
 	if m := reasonScore.FindStringSubmatch(reason); m != nil {
 		return "score " + m[1] + ", threshold " + m[2]
 	}
@@ -387,7 +387,7 @@ func scores(x *scoring.Explanation, reason string, now bool) string {
 }
 
 // dynfwSentence tells where the address stands on the DynFW list and why.
-func dynfwSentence(x *scoring.Explanation, now time.Time) string {
+func dynfwSentence(x *scorecard.Explanation, now time.Time) string {
 	act := activity(x)
 	if o := x.Override; o != nil && o.Kind == "block" {
 		s := "Blocked by hand since " + when(o.Set, now) + ", until " + when(o.Until, now)

@@ -20,6 +20,7 @@ import (
 	"github.com/dynfw/sentinel/internal/events"
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/passwords"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/scoring"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
@@ -228,7 +229,7 @@ func newDetailEnv(t *testing.T) *detailEnv {
 	// threshold: the listing ended.
 	observe(expired4, events.TelnetLogin, 5, detailNow.Add(-48*time.Hour), 30*time.Second)
 	sc.Tick(detailNow.Add(-2*time.Hour), func(scoring.Change) {})
-	explain := func(_ context.Context, a netip.Addr) (*scoring.Explanation, error) {
+	explain := func(_ context.Context, a netip.Addr) (*scorecard.Explanation, error) {
 		x, ok := sc.Explain(a, detailNow)
 		if !ok {
 			return nil, nil

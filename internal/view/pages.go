@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/webserver"
 )
@@ -241,7 +241,7 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
-func newExplainView(x *scoring.Explanation) *explainView {
+func newExplainView(x *scorecard.Explanation) *explainView {
 	e := &explainView{
 		Key:   x.Key.String(),
 		Score: fmt.Sprintf("%.2f", x.Score), Entry: fmt.Sprintf("%.2f", x.Entry), Exit: fmt.Sprintf("%.2f", x.Exit),
@@ -307,7 +307,7 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 		seenc <- sd
 	}()
 	type exRes struct {
-		x   *scoring.Explanation
+		x   *scorecard.Explanation
 		err error
 	}
 	exc := make(chan exRes, 1)

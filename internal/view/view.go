@@ -27,7 +27,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/geoip"
 	"github.com/dynfw/sentinel/internal/ratelimit"
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
 )
@@ -121,7 +121,7 @@ type Options struct {
 	Source Source
 	// Explain returns the DynFW scorer's explanation of an address; nil
 	// hides that section; (nil, nil) means unknown address.
-	Explain func(ctx context.Context, addr netip.Addr) (*scoring.Explanation, error)
+	Explain func(ctx context.Context, addr netip.Addr) (*scorecard.Explanation, error)
 	// Devices returns the known devices among these tokens
 	// (store.Store.Devices). Nil shows the session's tokens without
 	// serial numbers.

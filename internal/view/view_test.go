@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynfw/sentinel/internal/scoring"
+	"github.com/dynfw/sentinel/internal/scorecard"
 	"github.com/dynfw/sentinel/internal/stats"
 )
 
@@ -601,18 +601,18 @@ func TestXSS(t *testing.T) {
 func TestExplain(t *testing.T) {
 	since := testNow.Add(-3 * time.Hour)
 	e := newEnv(t, func(o *Options) {
-		o.Explain = func(ctx context.Context, a netip.Addr) (*scoring.Explanation, error) {
+		o.Explain = func(ctx context.Context, a netip.Addr) (*scorecard.Explanation, error) {
 			switch a.String() {
 			case "192.0.2.1":
-				return &scoring.Explanation{
+				return &scorecard.Explanation{
 					Key: netip.MustParsePrefix("192.0.2.1/32"), Score: 12.5, Entry: 10, Exit: 5,
 					Listed: true, Reason: "telnet_login", Since: since, EarliestEnd: since.Add(24 * time.Hour),
 					Offences: 2, Tags: []string{"brute-force", "scan"}, Counts: map[string]uint64{"telnet_login": 7, "<b>x</b>": 1},
 					FirstSeen: since.Add(-time.Hour), LastSeen: since, Probes: 16, ProbesAtLeast: true,
-					History: []scoring.Listing{{Start: since.Add(-72 * time.Hour), End: since.Add(-48 * time.Hour), Reason: "ftp_login", EndReason: "expired"}, {Start: since, Reason: "telnet_login"}},
+					History: []scorecard.Listing{{Start: since.Add(-72 * time.Hour), End: since.Add(-48 * time.Hour), Reason: "ftp_login", EndReason: "expired"}, {Start: since, Reason: "telnet_login"}},
 				}, nil
 			case "10.0.0.1":
-				return &scoring.Explanation{Key: netip.MustParsePrefix("10.0.0.1/32"), NeverListed: "non-global address", Counts: map[string]uint64{}}, nil
+				return &scorecard.Explanation{Key: netip.MustParsePrefix("10.0.0.1/32"), NeverListed: "non-global address", Counts: map[string]uint64{}}, nil
 			case "192.0.2.99":
 				return nil, errors.New("boom")
 			}

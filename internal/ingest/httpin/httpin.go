@@ -35,6 +35,7 @@ import (
 
 	"github.com/dynfw/sentinel/dynfw"
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/ingest"
 	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/lograte"
 )
@@ -77,7 +78,7 @@ type Handler struct {
 	tokens  []Token
 	probes  *events.Probes
 	ids     []events.ProbeID
-	deliver func([]events.Event)
+	deliver ingest.Handler
 	log     *slog.Logger
 
 	// Accepted counts events; Unauthorized counts requests refused for
@@ -124,7 +125,7 @@ func (h *Handler) EventsRefused() map[string]uint64 {
 
 // New returns the handler. deliver receives the accepted events of each
 // request; it may block (back-pressure on the client).
-func New(tokens []Token, probes *events.Probes, deliver func([]events.Event), log *slog.Logger) (*Handler, error) {
+func New(tokens []Token, probes *events.Probes, deliver ingest.Handler, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}

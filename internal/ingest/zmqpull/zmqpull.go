@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/internal/events"
+	"github.com/dynfw/sentinel/internal/ingest"
 	"github.com/dynfw/sentinel/internal/ingest/probe"
 	"github.com/dynfw/sentinel/internal/lograte"
 	"github.com/dynfw/sentinel/zmtp"
@@ -62,10 +63,6 @@ const (
 	DefaultMaxHandshakes = 256
 )
 
-// Handler receives the events of one message. It may block: the socket
-// then stops reading, and probes wait (PUSH back-pressure).
-type Handler func([]events.Event)
-
 // Reasons of this package, besides those of probe.Reasons.
 const (
 	ReasonBadFrames = "bad_frames" // a message of neither one nor two frames
@@ -98,15 +95,17 @@ func (s *Stats) Ignored() uint64 { return s.parse.Ignored() }
 type Ingest struct {
 	cfg     Config
 	sock    *zmtp.Socket
-	handler Handler
+	handler ingest.Handler
 	log     *slog.Logger
 	logs    lograte.Limiter
 	stats   Stats
 	addrs   []net.Addr
 }
 
-// New binds the socket.
-func New(cfg Config, h Handler) (*Ingest, error) {
+// New binds the socket; h receives the events of each message. It may
+// block: the socket then stops reading, and probes wait (PUSH
+// back-pressure).
+func New(cfg Config, h ingest.Handler) (*Ingest, error) {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 4 << 20
 	}

@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"encoding/binary"
@@ -141,6 +141,24 @@ func parseAdminRecord(b []byte) (adminRecord, error) {
 		return r, errRecord
 	}
 	return r, nil
+}
+
+// readUvarint reads an unsigned varint and returns the rest of b.
+func readUvarint(b []byte) (uint64, []byte, bool) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, nil, false
+	}
+	return v, b[n:], true
+}
+
+// readVarint reads a signed varint and returns the rest of b.
+func readVarint(b []byte) (int64, []byte, bool) {
+	v, n := binary.Varint(b)
+	if n <= 0 {
+		return 0, nil, false
+	}
+	return v, b[n:], true
 }
 
 func appendString(b []byte, s string) []byte {

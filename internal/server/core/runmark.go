@@ -1,4 +1,4 @@
-package server
+package core
 
 import (
 	"encoding/binary"
@@ -25,7 +25,8 @@ import (
 // Layout: "SNTLRUN1" | version uint64 | segment uint64 | CRC-32C of the 24
 // bytes before it.
 const (
-	runMarkName  = "dynfw.run"
+	// RunMarkName is the run mark's file in the data directory.
+	RunMarkName  = "dynfw.run"
 	runMarkMagic = "SNTLRUN1"
 	runMarkLen   = 8 + 8 + 8 + 4
 )
@@ -35,14 +36,14 @@ type runMark struct {
 	Seq     uint64 // the journal segment it started writing
 }
 
-var errRunMark = errors.New("server: the run mark " + runMarkName + " does not verify")
+var errRunMark = errors.New("server: the run mark " + RunMarkName + " does not verify")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // readRunMark returns the mark and whether the file exists; a file that
 // exists but does not verify gives errRunMark.
 func readRunMark(dir string) (runMark, bool, error) {
-	b, err := os.ReadFile(filepath.Join(dir, runMarkName))
+	b, err := os.ReadFile(filepath.Join(dir, RunMarkName))
 	if errors.Is(err, os.ErrNotExist) {
 		return runMark{}, false, nil
 	}
@@ -61,5 +62,5 @@ func writeRunMark(dir string, m runMark) error {
 	b = binary.BigEndian.AppendUint64(b, m.Version)
 	b = binary.BigEndian.AppendUint64(b, m.Seq)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return journal.WriteFileAtomic(filepath.Join(dir, runMarkName), b)
+	return journal.WriteFileAtomic(filepath.Join(dir, RunMarkName), b)
 }
