@@ -29,8 +29,11 @@ import (
 // The fast paths keep working for the finished part: a sliding window that
 // starts where the query starts answers for its range and the tail is added
 // in one more statement (each key's window total joined in, so that a top
-// list stays exact); first appearances answer the distinct attackers of the
-// graph buckets before the tail, the union the last ones.
+// list stays exact); first appearances count the distinct attackers of
+// the finished part of every graph bucket, and the tail adds its addresses
+// that the per-address rollup has not seen in the same graph bucket (an
+// index lookup each), so the last graph bucket costs what the tail holds,
+// not what its finished days hold.
 
 // seg is one segment: rows of [from, to) at precision prec.
 type seg struct {
@@ -65,6 +68,54 @@ func segments(st map[[2]int]state, t store.Table, p store.Precision, a, split, t
 func unionQuery(d Dialect, p *ph, q store.Query, segs []seg, origin int64, ids []int64) (string, bool, error) {
 	bucket := int64(q.Bucket.Seconds())
 	distinct := q.Measure == store.DistinctIPs
+	parts, empty, err := unionParts(p, q, segs, ids)
+	if err != nil || empty {
+		return "", empty, err
+	}
+	var sel, group, order []string
+	if bucket > 0 {
+		f, w := p.add(origin), p.add(bucket)
+		sel = append(sel, fmt.Sprintf("%s + ((u.tm - %s) / %s) * %s AS b", f, f, w, w))
+		group = append(group, "1")
+		order = append(order, "b")
+	}
+	for i, dim := range q.GroupBy {
+		col := "u.k" + strconv.Itoa(i)
+		if isText(dim) {
+			col += d.Collate
+		}
+		sel = append(sel, col+" AS k"+strconv.Itoa(i))
+		group = append(group, strconv.Itoa(len(sel)))
+	}
+	if distinct {
+		sel = append(sel, "COUNT(DISTINCT u.ip) AS v")
+	} else {
+		sel = append(sel, "COALESCE(CAST(SUM(u.n) AS BIGINT), 0) AS v")
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + parts + ") u")
+	if len(group) > 0 {
+		b.WriteString(" GROUP BY " + strings.Join(group, ", "))
+	}
+	if bucket <= 0 && len(q.GroupBy) > 0 {
+		order = append(order, "v DESC")
+	}
+	for i := range q.GroupBy {
+		order = append(order, "k"+strconv.Itoa(i))
+	}
+	if len(order) > 0 {
+		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
+	}
+	if bucket <= 0 && q.Limit > 0 {
+		b.WriteString(" LIMIT " + p.add(int64(q.Limit)))
+	}
+	return b.String(), false, nil
+}
+
+// unionParts is the UNION ALL of q's rows over segs, with the columns tm
+// (time or bucket start), k0..kn, ip (for distinct counts) and n.
+func unionParts(p *ph, q store.Query, segs []seg, ids []int64) (string, bool, error) {
+	distinct := q.Measure == store.DistinctIPs
 	var parts []string
 	for _, s := range segs {
 		sq := q
@@ -98,44 +149,7 @@ func unionQuery(d Dialect, p *ph, q store.Query, segs []seg, origin int64, ids [
 		}
 		parts = append(parts, part+" WHERE "+strings.Join(where, " AND "))
 	}
-	var sel, group, order []string
-	if bucket > 0 {
-		f, w := p.add(origin), p.add(bucket)
-		sel = append(sel, fmt.Sprintf("%s + ((u.tm - %s) / %s) * %s AS b", f, f, w, w))
-		group = append(group, "1")
-		order = append(order, "b")
-	}
-	for i, dim := range q.GroupBy {
-		col := "u.k" + strconv.Itoa(i)
-		if isText(dim) {
-			col += d.Collate
-		}
-		sel = append(sel, col+" AS k"+strconv.Itoa(i))
-		group = append(group, strconv.Itoa(len(sel)))
-	}
-	if distinct {
-		sel = append(sel, "COUNT(DISTINCT u.ip) AS v")
-	} else {
-		sel = append(sel, "COALESCE(CAST(SUM(u.n) AS BIGINT), 0) AS v")
-	}
-	var b strings.Builder
-	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM (" + strings.Join(parts, " UNION ALL ") + ") u")
-	if len(group) > 0 {
-		b.WriteString(" GROUP BY " + strings.Join(group, ", "))
-	}
-	if bucket <= 0 && len(q.GroupBy) > 0 {
-		order = append(order, "v DESC")
-	}
-	for i := range q.GroupBy {
-		order = append(order, "k"+strconv.Itoa(i))
-	}
-	if len(order) > 0 {
-		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
-	}
-	if bucket <= 0 && q.Limit > 0 {
-		b.WriteString(" LIMIT " + p.add(int64(q.Limit)))
-	}
-	return b.String(), false, nil
+	return strings.Join(parts, " UNION ALL "), false, nil
 }
 
 // freshQuery answers a query at a rollup precision whose range ends after
@@ -175,27 +189,21 @@ func (e *Engine) freshQuery(ctx context.Context, q store.Query, pl plan, st map[
 	}
 
 	p := &ph{d: e.D}
-	// First appearances for the graph buckets before the tail.
-	if pl.bucket > 0 {
-		g := pl.from + (split-pl.from)/pl.bucket*pl.bucket
+	// First appearances for the finished part, and the tail's addresses
+	// that the rollup has not seen in their graph bucket.
+	if pl.bucket > 0 && split > pl.from {
 		fpl := pl
-		fpl.to = g
-		if g > pl.from {
-			if sql, args, ok := firstQuery(e.D, q, fpl); ok {
-				head, err := scanRows(ctx, e.B, sql, args, q.GroupBy, true)
-				if err != nil {
-					return nil, err
-				}
-				sql, empty, err := unionQuery(e.D, p, q, segments(st, q.Table, q.Precision, g, split, pl.to), pl.from, ids)
-				if err != nil || empty {
-					return head, err
-				}
-				tail, err := scanRows(ctx, e.B, sql, p.args, q.GroupBy, true)
-				if err != nil {
-					return nil, err
-				}
-				return append(head, tail...), nil
+		fpl.to = split
+		if sql, args, ok := firstQuery(e.D, q, fpl); ok {
+			head, err := scanRows(ctx, e.B, sql, args, q.GroupBy, true)
+			if err != nil {
+				return nil, err
 			}
+			tail, err := e.newInTail(ctx, q, pl, segments(st, q.Table, q.Precision, split, split, pl.to), split)
+			if err != nil {
+				return nil, err
+			}
+			return mergeBuckets(q, head, tail), nil
 		}
 	}
 	sql, empty, err := unionQuery(e.D, p, q, segments(st, q.Table, q.Precision, pl.from, split, pl.to), pl.from, ids)
@@ -206,6 +214,64 @@ func (e *Engine) freshQuery(ctx context.Context, q store.Query, pl plan, st map[
 }
 
 func unix(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+// newInTail counts, per graph bucket (and country), the distinct
+// addresses of the tail segments that have no row in the per-address
+// rollup of q's precision between the graph bucket's start and split:
+// added to the first appearances of [from, split), the exact distinct
+// count. One index lookup per tail address.
+func (e *Engine) newInTail(ctx context.Context, q store.Query, pl plan, segs []seg, split int64) ([]store.Row, error) {
+	if len(segs) == 0 {
+		return nil, nil
+	}
+	p := &ph{d: e.D}
+	parts, empty, err := unionParts(p, q, segs, nil)
+	if err != nil || empty {
+		return nil, err
+	}
+	f, w := p.add(pl.from), p.add(pl.bucket)
+	start := fmt.Sprintf("(%s + ((u.tm - %s) / %s) * %s)", f, f, w, w)
+	sel, group, order := start+" AS b", "1", "b"
+	match := "r.ip = u.ip"
+	if len(q.GroupBy) == 1 {
+		sel += ", u.k0" + e.D.Collate + " AS k0"
+		group, order = "1, 2", "b, k0"
+		match += " AND r.country = u.k0"
+	}
+	sql := fmt.Sprintf("SELECT %s, COUNT(DISTINCT u.ip) AS v FROM (%s) u WHERE NOT EXISTS (SELECT 1 FROM incidents_ip%s r WHERE %s AND r.bucket >= %s AND r.bucket < %s) GROUP BY %s ORDER BY %s",
+		sel, parts, suffix(q.Precision), match, start, p.add(split), group, order)
+	return scanRows(ctx, e.B, sql, p.args, q.GroupBy, true)
+}
+
+// mergeBuckets adds two bucketed results, in the order of a query:
+// bucket, then keys.
+func mergeBuckets(q store.Query, a, b []store.Row) []store.Row {
+	byKey := make(map[string]int, len(a)+len(b))
+	out := make([]store.Row, 0, len(a)+len(b))
+	for _, rs := range [][]store.Row{a, b} {
+		for _, r := range rs {
+			k := strconv.FormatInt(r.Bucket.Unix(), 10) + "\x00" + strings.Join(r.Keys, "\x00")
+			if i, ok := byKey[k]; ok {
+				out[i].Value += r.Value
+				continue
+			}
+			byKey[k] = len(out)
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(x, y store.Row) int {
+		if c := x.Bucket.Compare(y.Bucket); c != 0 {
+			return c
+		}
+		for i, d := range q.GroupBy {
+			if c := compareKey(d, x.Keys[i], y.Keys[i]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	return out
+}
 
 // winSpec is the window table of a query shape: its key columns in the
 // order of the query's GroupBy and its total.

@@ -917,8 +917,14 @@ func testFresh(t *testing.T, s store.Store) {
 		for _, vq := range viewQueries(p, now, a, []string{tok}, "fresh-pw") {
 			check(t, s, m, vq.q)
 		}
-		// Spelled out: the new address is among the period's attackers.
 		start, end := p.Window(now)
+		// Distinct attackers per country and graph bucket (the countries
+		// graph of the Attackers page), all and a few countries.
+		cq := store.Query{Table: store.Incidents, Precision: p.Precision, From: start, To: end, Bucket: p.Bucket, GroupBy: []store.Dim{store.DimCountry}, Measure: store.DistinctIPs}
+		check(t, s, m, cq)
+		cq.Only = [][]string{{"NZ"}, {"CZ"}, {""}}
+		check(t, s, m, cq)
+		// Spelled out: the new address is among the period's attackers.
 		rs, err := s.Query(ctx, store.Query{Table: store.Incidents, Precision: p.Precision, From: start, To: end, GroupBy: []store.Dim{store.DimIP}})
 		if err != nil {
 			t.Fatal(err)
