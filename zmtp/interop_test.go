@@ -89,6 +89,10 @@ func startPy(t *testing.T, args ...string) *pyPeer {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			cmd.Process.Kill()
+			<-done
+			// libzmq did not shut down: the peer's context still
+			// waited for a socket.
+			t.Errorf("python peer still running 5 s after quit; killed")
 		}
 		if t.Failed() && stderr.Len() > 0 {
 			t.Logf("python stderr:\n%s", stderr.String())
