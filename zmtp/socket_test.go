@@ -21,14 +21,22 @@ type secMode struct {
 
 var secModes = []secMode{{"NULL", false}, {"CURVE", true}}
 
-// pubSubPair returns a bound publisher and a connected subscriber.
-func pubSubPair(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
+// withCurve returns the publisher's and the subscriber's options with a
+// CURVE server key pair when curve is set.
+func withCurve(t *testing.T, curve bool, po, so Options) (Options, Options) {
 	t.Helper()
 	if curve {
 		spub, ssec := keyPair(t)
 		po.Curve = &CurveOptions{Server: true, SecretKey: ssec}
 		so.Curve = &CurveOptions{ServerKey: spub}
 	}
+	return po, so
+}
+
+// pubSubPair returns a bound publisher and a connected subscriber.
+func pubSubPair(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
+	t.Helper()
+	po, so = withCurve(t, curve, po, so)
 	pub := mustSocket(t, pubType, po)
 	ep := listenLocal(t, pub)
 	sub := mustSocket(t, SUB, so)
@@ -41,11 +49,7 @@ func pubSubPair(t *testing.T, pubType SocketType, curve bool, po, so Options) (*
 // pipePubSub is pubSubPair over an in-memory connection (pipePair).
 func pipePubSub(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
 	t.Helper()
-	if curve {
-		spub, ssec := keyPair(t)
-		po.Curve = &CurveOptions{Server: true, SecretKey: ssec}
-		so.Curve = &CurveOptions{ServerKey: spub}
-	}
+	po, so = withCurve(t, curve, po, so)
 	pub := mustSocket(t, pubType, po)
 	sub := mustSocket(t, SUB, so)
 	pipePair(pub, sub)
@@ -197,12 +201,7 @@ func TestPushPull(t *testing.T) {
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			var po, so Options
-			if mode.curve {
-				spub, ssec := keyPair(t)
-				po.Curve = &CurveOptions{Server: true, SecretKey: ssec}
-				so.Curve = &CurveOptions{ServerKey: spub}
-			}
+			po, so := withCurve(t, mode.curve, Options{}, Options{})
 			pull := mustSocket(t, PULL, po)
 			ep := listenLocal(t, pull)
 			var pushes []*Socket
