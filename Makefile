@@ -1,7 +1,7 @@
 # Sentinel DynFW — build, test, lint, benchmark and release.
 #
 #   make test      vet, race-enabled tests, then every fuzz target briefly
-#   make lint      gofmt, go vet, staticcheck
+#   make lint      gofmt, go mod tidy -diff, go vet, staticcheck
 #   make bench     Go benchmarks plus the side-by-side libzmq comparison
 #   make release   static binaries for routers and servers into dist/
 #   make size-check  fail if the router client outgrows its budget
@@ -42,6 +42,7 @@ fuzz:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 

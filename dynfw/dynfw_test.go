@@ -2,7 +2,6 @@ package dynfw
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"math"
 	"net/netip"
@@ -12,21 +11,14 @@ import (
 	"testing"
 
 	"github.com/dynfw/sentinel/internal/msgpack"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 // pack encodes a generic value (a msgpack.Map keeps key order) as a payload.
 func pack(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := msgpack.Append(nil, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +43,7 @@ func TestMarshalKnownBytes(t *testing.T) {
 	// Spelled out by hand from the MessagePack spec, independently of the
 	// Python check in python_test.go.
 	d := Delta{Serial: 70000, Op: Negative, Addr: pfx("192.0.2.1"), TS: 1700000000}
-	want := unhex(t, "84"+
+	want := testenv.Hex(t, "84"+
 		"a6 73657269616c ce 00011170"+ // "serial": 70000
 		"a5 64656c7461 a8 6e65676174697665"+ // "delta": "negative"
 		"a2 6970 a9 3139322e302e322e31"+ // "ip": "192.0.2.1"
@@ -64,7 +56,7 @@ func TestMarshalKnownBytes(t *testing.T) {
 	}
 
 	l := List{Version: 5, Serial: 0, Addrs: []netip.Prefix{pfx("1.2.3.4"), pfx("2001:db8::/32")}, TS: 200}
-	want = unhex(t, "84"+
+	want = testenv.Hex(t, "84"+
 		"a7 76657273696f6e 05"+
 		"a6 73657269616c 00"+
 		"a4 6c697374 92 a7 312e322e332e34 ad 323030313a6462383a3a2f3332"+
@@ -74,7 +66,7 @@ func TestMarshalKnownBytes(t *testing.T) {
 	}
 
 	e := Event{Name: "telnet_login", Addr: netip.MustParseAddr("::1"), TS: 1}
-	want = unhex(t, "83 a5 6576656e74 ac 74656c6e65745f6c6f67696e a2 6970 a3 3a3a31 a2 7473 01")
+	want = testenv.Hex(t, "83 a5 6576656e74 ac 74656c6e65745f6c6f67696e a2 6970 a3 3a3a31 a2 7473 01")
 	if got := e.Marshal(); !bytes.Equal(got, want) {
 		t.Errorf("event:\n got %x\nwant %x", got, want)
 	}
@@ -113,12 +105,12 @@ func TestDecodeDelta(t *testing.T) {
 			{Key: "geo", Value: msgpack.Map{{Key: "cc", Value: "CZ"}}}, {Key: "serial", Value: 70000}, {Key: "delta", Value: "positive"},
 			{Key: "list", Value: []any{"9.9.9.9"}}, {Key: "ip", Value: "192.0.2.1"}, {Key: "ts", Value: 1700000000}, {Key: "", Value: nil},
 		})},
-		{"non-string keys skipped", append(unhex(t, "86 05 c0 93 01 02 03 a5 6f74686572"),
+		{"non-string keys skipped", append(testenv.Hex(t, "86 05 c0 93 01 02 03 a5 6f74686572"),
 			want.Marshal()[1:]...)},
 		{"bin values", pack(t, deltaMap(70000, []byte("positive"), []byte("192.0.2.1"), 1700000000))},
-		{"bin keys", unhex(t, "84 c4 06 73657269616c ce 00011170 c4 05 64656c7461 a8 706f736974697665 c4 02 6970 a9 3139322e302e322e31 c4 02 7473 ce 6553f100")},
-		{"wide ints", unhex(t, "84 a6 73657269616c cf 0000000000011170 a5 64656c7461 a8 706f736974697665 a2 6970 a9 3139322e302e322e31 a2 7473 d3 000000006553f100")},
-		{"map16 header and str8 keys", unhex(t, "de 0004 d9 06 73657269616c ce 00011170 da 0005 64656c7461 a8 706f736974697665 db 00000002 6970 a9 3139322e302e322e31 a2 7473 ce 6553f100")},
+		{"bin keys", testenv.Hex(t, "84 c4 06 73657269616c ce 00011170 c4 05 64656c7461 a8 706f736974697665 c4 02 6970 a9 3139322e302e322e31 c4 02 7473 ce 6553f100")},
+		{"wide ints", testenv.Hex(t, "84 a6 73657269616c cf 0000000000011170 a5 64656c7461 a8 706f736974697665 a2 6970 a9 3139322e302e322e31 a2 7473 d3 000000006553f100")},
+		{"map16 header and str8 keys", testenv.Hex(t, "de 0004 d9 06 73657269616c ce 00011170 da 0005 64656c7461 a8 706f736974697665 db 00000002 6970 a9 3139322e302e322e31 a2 7473 ce 6553f100")},
 		{"mapped address", pack(t, deltaMap(70000, "positive", "::ffff:192.0.2.1", 1700000000))},
 	} {
 		got, err := DecodeDelta(c.payload, DecodeOptions{})
@@ -250,15 +242,15 @@ func TestDecodePayloadErrors(t *testing.T) {
 		target  error
 	}{
 		{"empty", nil, msgpack.ErrShortBuffer},
-		{"array", unhex(t, "90"), msgpack.ErrType},
-		{"string", unhex(t, "a1 61"), msgpack.ErrType},
-		{"nil", unhex(t, "c0"), msgpack.ErrType},
+		{"array", testenv.Hex(t, "90"), msgpack.ErrType},
+		{"string", testenv.Hex(t, "a1 61"), msgpack.ErrType},
+		{"nil", testenv.Hex(t, "c0"), msgpack.ErrType},
 		{"trailing byte", append(bytes.Clone(valid), 0x00), msgpack.ErrTrailing},
 		{"two maps", append(bytes.Clone(valid), valid...), msgpack.ErrTrailing},
-		{"hostile map size", unhex(t, "df ffffffff a6 73657269616c 01"), msgpack.ErrShortBuffer},
-		{"truncated key", unhex(t, "81 a6 7365"), msgpack.ErrShortBuffer},
-		{"truncated unknown value", unhex(t, "81 a1 78 dd 00000005 01"), msgpack.ErrShortBuffer},
-		{"invalid byte in unknown value", unhex(t, "81 a1 78 c1"), msgpack.ErrInvalidCode},
+		{"hostile map size", testenv.Hex(t, "df ffffffff a6 73657269616c 01"), msgpack.ErrShortBuffer},
+		{"truncated key", testenv.Hex(t, "81 a6 7365"), msgpack.ErrShortBuffer},
+		{"truncated unknown value", testenv.Hex(t, "81 a1 78 dd 00000005 01"), msgpack.ErrShortBuffer},
+		{"invalid byte in unknown value", testenv.Hex(t, "81 a1 78 c1"), msgpack.ErrInvalidCode},
 	} {
 		for topic, decode := range decoders {
 			err := decode(c.payload)
@@ -268,7 +260,7 @@ func TestDecodePayloadErrors(t *testing.T) {
 			}
 		}
 	}
-	err := decoders[TopicList](unhex(t, "90"))
+	err := decoders[TopicList](testenv.Hex(t, "90"))
 	if got, want := err.Error(), "dynfw/list: payload: msgpack: at offset 0: want map, got array"; got != want {
 		t.Errorf("message %q, want %q", got, want)
 	}
@@ -424,10 +416,10 @@ func TestDecodeListFieldErrors(t *testing.T) {
 	}
 	// A list element whose encoding is broken is fatal, not skipped: there
 	// is no way to find the next element.
-	b := unhex(t, "84 a7 76657273696f6e 01 a6 73657269616c 01 a4 6c697374 92 a7 312e322e332e34 c1 a2 7473 01")
+	b := testenv.Hex(t, "84 a7 76657273696f6e 01 a6 73657269616c 01 a4 6c697374 92 a7 312e322e332e34 c1 a2 7473 01")
 	_, err := DecodeList(b, DecodeOptions{})
 	fieldErr(t, "invalid byte in list", err, TopicList, "list", msgpack.ErrInvalidCode)
-	b = unhex(t, "84 a7 76657273696f6e 01 a6 73657269616c 01 a4 6c697374 dd ffffffff a2 7473 01")
+	b = testenv.Hex(t, "84 a7 76657273696f6e 01 a6 73657269616c 01 a4 6c697374 dd ffffffff a2 7473 01")
 	_, err = DecodeList(b, DecodeOptions{})
 	fieldErr(t, "hostile list count", err, TopicList, "list", msgpack.ErrShortBuffer)
 }

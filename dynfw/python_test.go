@@ -14,17 +14,6 @@ import (
 	"github.com/dynfw/sentinel/internal/testenv"
 )
 
-// runPackb packs cases (JSON objects with a "name") with the real
-// msgpack-python and returns the bytes by name.
-func runPackb(t *testing.T, cases []map[string]any) map[string][]byte {
-	t.Helper()
-	anys := make([]any, len(cases))
-	for i, c := range cases {
-		anys[i] = c
-	}
-	return testenv.Packb(t, anys)
-}
-
 func TestPythonByteIdentity(t *testing.T) {
 	addrs := func(ss ...string) []netip.Prefix {
 		out := make([]netip.Prefix, len(ss))
@@ -77,7 +66,7 @@ func TestPythonByteIdentity(t *testing.T) {
 			"event": e.Name, "ip": e.Addr.String(), "ts": e.TS})
 	}
 
-	want := runPackb(t, cases)
+	want := testenv.Packb(t, cases)
 	check := func(name string, got []byte, m Message) {
 		t.Helper()
 		if !bytes.Equal(got, want[name]) {
@@ -227,7 +216,7 @@ func TestDecodePythonEdgeCases(t *testing.T) {
 		}
 		pc = append(pc, m)
 	}
-	packed := runPackb(t, pc)
+	packed := testenv.Packb(t, pc)
 	for _, c := range cases {
 		c.check(t, c.name, packed[c.name])
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/dynfw/sentinel/dynfw"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 // benchPair connects a PUB and a SUB with unlimited queues, so that a
@@ -258,7 +260,7 @@ func BenchmarkPeerMemory(b *testing.B) {
 		for j := range conns {
 			conns[j] = lightClient(b, ep, spub)
 		}
-		waitFor(b, 10*time.Second, "peers", func() bool { return pub.Stats().Peers == n })
+		testenv.WaitFor(b, 10*time.Second, "peers", func() bool { return pub.Stats().Peers == n })
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(ms.HeapInuse+ms.StackInuse-heap)/n/1024, "KiB/peer")

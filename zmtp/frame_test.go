@@ -12,6 +12,7 @@ import (
 )
 
 func TestFrameReader(t *testing.T) {
+	t.Parallel()
 	long := append([]byte{flagLong, 0, 0, 0, 0, 0, 0, 1, 0}, make([]byte, 256)...)
 	cases := []struct {
 		name    string
@@ -36,6 +37,7 @@ func TestFrameReader(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			fr := frameReader{r: bufio.NewReader(bytes.NewReader(c.in)), max: c.max}
 			f, err := fr.next(false)
 			if c.wantErr != nil {
@@ -54,6 +56,7 @@ func TestFrameReader(t *testing.T) {
 // A peer that announces a large frame and sends little must not make the
 // reader allocate what it announced.
 func TestFrameReaderAllocatesWhatArrives(t *testing.T) {
+	// Not parallel: it measures the allocations of the whole process.
 	hdr := []byte{flagLong, 0, 0, 0, 0, 0x04, 0, 0, 0} // 64 MiB announced
 	in := append(hdr, make([]byte, 10)...)
 	fr := frameReader{r: bufio.NewReader(bytes.NewReader(in)), max: 1 << 30}
@@ -67,6 +70,7 @@ func TestFrameReaderAllocatesWhatArrives(t *testing.T) {
 }
 
 func TestGreetingRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, g := range []greeting{{3, 1, "NULL", false}, {3, 0, "CURVE", true}, {3, 1, "PLAIN", false}} {
 		b := g.marshal()
 		got, err := parseGreeting(b[:])
@@ -86,6 +90,7 @@ func TestGreetingRoundTrip(t *testing.T) {
 }
 
 func TestMetadataRoundTrip(t *testing.T) {
+	t.Parallel()
 	md := metadata{{"Socket-Type", "PUB"}, {"Identity", ""}, {"X-Big", string(make([]byte, 1000))}}
 	got, err := parseMetadata(appendMetadata(nil, md))
 	if err != nil || len(got) != 3 || got[0] != md[0] || got[2] != md[2] {
@@ -103,6 +108,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 
 // streamSeal must produce exactly what NaCl's box produces.
 func TestStreamSealMatchesBox(t *testing.T) {
+	t.Parallel()
 	var key [32]byte
 	rand.Read(key[:])
 	nonce := shortNonce(prefixMessageS, 12345)
@@ -124,6 +130,7 @@ func TestStreamSealMatchesBox(t *testing.T) {
 
 // streamOpen must accept exactly what box produces and reject any change.
 func TestStreamOpenMatchesBox(t *testing.T) {
+	t.Parallel()
 	var key [32]byte
 	rand.Read(key[:])
 	for _, n := range []int{streamSealCutoff, streamSealCutoff + 1, streamSealCutoff + 31, 3*streamChunk + 17, 2 << 20} {

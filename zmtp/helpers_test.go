@@ -1,8 +1,10 @@
 package zmtp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -94,22 +96,68 @@ func recvTimeout(t testing.TB, s *Socket, d time.Duration) (Message, error) {
 	return s.Recv(ctx)
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func msg(frames ...string) Message {
 	m := make(Message, len(frames))
 	for i, f := range frames {
 		m[i] = []byte(f)
 	}
 	return m
+}
+
+// pipePair connects cli to srv over an in-memory connection, as Dial and
+// Listen would over TCP, for tests inside a testing/synctest bubble: there
+// the clock advances only while every goroutine waits on the bubble itself,
+// which a goroutine reading a loopback socket does not.
+func pipePair(srv, cli *Socket) {
+	a, b := net.Pipe()
+	for _, end := range []struct {
+		s  *Socket
+		nc net.Conn
+	}{{srv, newBufferedConn(a)}, {cli, newBufferedConn(b)}} {
+		s := end.s
+		s.wg.Add(1)
+		s.handshaking.Add(1) // serveConn gives it back
+		go func() { defer s.wg.Done(); s.serveConn(end.nc, "pipe") }()
+	}
+}
+
+// bufferedConn is one end of a net.Pipe whose writes do not wait for the
+// reader, as writes to a socket buffer do not: both ends of a ZMTP
+// connection send their greeting before they read.
+type bufferedConn struct {
+	net.Conn
+	out  chan []byte
+	done chan struct{}
+	once sync.Once
+}
+
+func newBufferedConn(nc net.Conn) *bufferedConn {
+	c := &bufferedConn{Conn: nc, out: make(chan []byte, 1024), done: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case b := <-c.out:
+				if _, err := c.Conn.Write(b); err != nil {
+					return
+				}
+			case <-c.done:
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *bufferedConn) Write(b []byte) (int, error) {
+	select {
+	case c.out <- bytes.Clone(b):
+		return len(b), nil
+	case <-c.done:
+		return 0, net.ErrClosed
+	}
+}
+
+func (c *bufferedConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
 }

@@ -89,6 +89,10 @@ func startPy(t *testing.T, args ...string) *pyPeer {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			cmd.Process.Kill()
+			<-done
+			// libzmq did not shut down: the peer's context still
+			// waited for a socket.
+			t.Errorf("python peer still running 5 s after quit; killed")
 		}
 		if t.Failed() && stderr.Len() > 0 {
 			t.Logf("python stderr:\n%s", stderr.String())
@@ -183,9 +187,11 @@ func pyCurveServer(t *testing.T) (pyArgs []string, cli *CurveOptions) {
 }
 
 func TestInteropGoPubPySub(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		for _, typ := range []SocketType{PUB, XPUB} {
 			t.Run(mode.name+"/"+typ.String(), func(t *testing.T) {
+				t.Parallel()
 				var o Options
 				var pyArgs []string
 				if mode.curve {
@@ -196,7 +202,7 @@ func TestInteropGoPubPySub(t *testing.T) {
 				py := startPy(t, append([]string{"--type", "SUB", "--connect", ep}, pyArgs...)...)
 				py.op(map[string]any{"op": "sub", "topic": hexs("dynfw/delta")})
 				py.op(map[string]any{"op": "sub", "topic": hexs("dynfw/list")})
-				waitFor(t, 5*time.Second, "two subscriptions", func() bool {
+				testenv.WaitFor(t, 5*time.Second, "two subscriptions", func() bool {
 					ps := pub.Peers()
 					return len(ps) == 1 && len(ps[0].Subscriptions) == 2
 				})
@@ -224,7 +230,7 @@ func TestInteropGoPubPySub(t *testing.T) {
 					}
 				}
 				py.op(map[string]any{"op": "unsub", "topic": hexs("dynfw/delta")})
-				waitFor(t, 5*time.Second, "unsubscribe", func() bool { return len(pub.Peers()[0].Subscriptions) == 1 })
+				testenv.WaitFor(t, 5*time.Second, "unsubscribe", func() bool { return len(pub.Peers()[0].Subscriptions) == 1 })
 				if typ == XPUB {
 					m, err := recvTimeout(t, pub, 2*time.Second)
 					if err != nil || string(m[0]) != "\x00dynfw/delta" {
@@ -246,8 +252,10 @@ func TestInteropGoPubPySub(t *testing.T) {
 }
 
 func TestInteropPyPubGoSub(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -316,10 +324,12 @@ func bigPayload(n int) []byte {
 }
 
 func TestInteropLargeMessage(t *testing.T) {
+	t.Parallel()
 	const size = 15 << 20
 	want := sha256.Sum256(bigPayload(size))
 	for _, mode := range secModes {
 		t.Run(mode.name+"/go-to-libzmq", func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -329,7 +339,7 @@ func TestInteropLargeMessage(t *testing.T) {
 			ep := listenLocal(t, pub)
 			py := startPy(t, append([]string{"--type", "SUB", "--connect", ep}, pyArgs...)...)
 			py.op(map[string]any{"op": "sub", "topic": hexs("dynfw/list")})
-			waitFor(t, 5*time.Second, "subscription", func() bool { ps := pub.Peers(); return len(ps) == 1 && len(ps[0].Subscriptions) == 1 })
+			testenv.WaitFor(t, 5*time.Second, "subscription", func() bool { ps := pub.Peers(); return len(ps) == 1 && len(ps[0].Subscriptions) == 1 })
 			pub.Send(context.Background(), Message{[]byte("dynfw/list"), bigPayload(size)})
 			e, ok := py.recv(t, 20*time.Second)
 			if !ok || len(e.Frames) != 2 || e.Frames[1].Len != size || e.Frames[1].Sha256 != hex.EncodeToString(want[:]) {
@@ -337,6 +347,7 @@ func TestInteropLargeMessage(t *testing.T) {
 			}
 		})
 		t.Run(mode.name+"/libzmq-to-go", func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -376,11 +387,15 @@ func TestInteropLargeMessage(t *testing.T) {
 }
 
 func TestInteropHeartbeats(t *testing.T) {
+	// Not parallel with other tests, whose work on two cores could delay a
+	// heartbeat past its real-clock timeout; its idle subtests run
+	// alongside each other.
 	// libzmq peers with heartbeats (100 ms interval, 500 ms timeout) must
 	// stay connected to an idle Go socket, and a Go socket with heartbeats
 	// must stay connected to libzmq.
 	for _, mode := range secModes {
 		t.Run(mode.name+"/libzmq-pings-go", func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -392,7 +407,7 @@ func TestInteropHeartbeats(t *testing.T) {
 			ep := listenLocal(t, pub)
 			py := startPy(t, append([]string{"--type", "SUB", "--connect", ep, "--heartbeat-ivl", "100", "--heartbeat-timeout", "500", "--heartbeat-ttl", "1000"}, pyArgs...)...)
 			py.op(map[string]any{"op": "sub", "topic": ""})
-			waitFor(t, 5*time.Second, "subscription", func() bool { ps := pub.Peers(); return len(ps) == 1 && len(ps[0].Subscriptions) == 1 })
+			testenv.WaitFor(t, 5*time.Second, "subscription", func() bool { ps := pub.Peers(); return len(ps) == 1 && len(ps[0].Subscriptions) == 1 })
 			py.op(map[string]any{"op": "sleep", "ms": 2000})
 			py.next(t, 10*time.Second)
 			if py.sawMonitor("DISCONNECTED") || ev.count(EventDisconnected) > 0 {
@@ -404,6 +419,7 @@ func TestInteropHeartbeats(t *testing.T) {
 			}
 		})
 		t.Run(mode.name+"/go-pings-libzmq", func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -432,7 +448,9 @@ func TestInteropHeartbeats(t *testing.T) {
 }
 
 func TestInteropWrongServerKey(t *testing.T) {
+	t.Parallel()
 	t.Run("go-client", func(t *testing.T) {
+		t.Parallel()
 		pyArgs, _ := pyCurveServer(t)
 		wrong, _ := keyPair(t)
 		py := startPy(t, append([]string{"--type", "PUB", "--bind", "tcp://127.0.0.1:*"}, pyArgs...)...)
@@ -444,12 +462,13 @@ func TestInteropWrongServerKey(t *testing.T) {
 		if !errors.As(e.Err, &he) || he.Stage != "WELCOME" {
 			t.Fatalf("got %v", e.Err)
 		}
-		waitFor(t, 5*time.Second, "libzmq handshake failure", func() bool { return py.sawMonitor("HANDSHAKE_FAILED") })
+		testenv.WaitFor(t, 5*time.Second, "libzmq handshake failure", func() bool { return py.sawMonitor("HANDSHAKE_FAILED") })
 		if ev.count(EventConnected) > 0 || py.sawMonitor("HANDSHAKE_SUCCEEDED") {
 			t.Fatal("a handshake with the wrong server key succeeded")
 		}
 	})
 	t.Run("libzmq-client", func(t *testing.T) {
+		t.Parallel()
 		srv, _ := curveServer(t)
 		wrong, _ := keyPair(t)
 		ev := newEventLog()
@@ -467,6 +486,7 @@ func TestInteropWrongServerKey(t *testing.T) {
 		}
 	})
 	t.Run("go-refuses-libzmq-key", func(t *testing.T) {
+		t.Parallel()
 		srv, pyArgs := curveServer(t)
 		someone, _ := keyPair(t)
 		srv.Authorize = AllowKeys(someone)
@@ -474,13 +494,15 @@ func TestInteropWrongServerKey(t *testing.T) {
 		ep := listenLocal(t, pub)
 		py := startPy(t, append([]string{"--type", "SUB", "--connect", ep}, pyArgs...)...)
 		// libzmq reads our ERROR "400" as a ZAP authentication failure.
-		waitFor(t, 5*time.Second, "HANDSHAKE_FAILED_AUTH at libzmq", func() bool { return py.sawMonitor("HANDSHAKE_FAILED_AUTH") })
+		testenv.WaitFor(t, 5*time.Second, "HANDSHAKE_FAILED_AUTH at libzmq", func() bool { return py.sawMonitor("HANDSHAKE_FAILED_AUTH") })
 	})
 }
 
 func TestInteropPyPushGoPull(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			var o Options
 			var pyArgs []string
 			if mode.curve {
@@ -513,6 +535,7 @@ func TestInteropPyPushGoPull(t *testing.T) {
 }
 
 func TestInteropGoPushPyPull(t *testing.T) {
+	t.Parallel()
 	py := startPy(t, "--type", "PULL", "--bind", "tcp://127.0.0.1:*")
 	push := mustSocket(t, PUSH, Options{})
 	push.Dial(py.endpoint)

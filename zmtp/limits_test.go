@@ -1,7 +1,6 @@
 package zmtp
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 // rawSubscriber completes the handshake on a raw connection (CURVE when
@@ -70,7 +71,7 @@ func pingUntil(c *conn, stop <-chan struct{}) {
 
 func waitSubscribed(t testing.TB, s *Socket, n int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "subscribed peers", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "subscribed peers", func() bool {
 		k := 0
 		for _, p := range s.Peers() {
 			if len(p.Subscriptions) > 0 {
@@ -85,6 +86,7 @@ func waitSubscribed(t testing.TB, s *Socket, n int) {
 // heartbeat check; only the write timeout cuts it off, and then its
 // goroutines and queue go with it.
 func TestZeroWindowSubscriberIsCutOff(t *testing.T) {
+	// Not parallel: it counts the goroutines of the whole process.
 	ev := newEventLog()
 	spub, ssec := keyPair(t)
 	pub := mustSocket(t, PUB, Options{
@@ -115,13 +117,15 @@ func TestZeroWindowSubscriberIsCutOff(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// Reader, writer and monitor are gone.
-	waitFor(t, 10*time.Second, "the peer's goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testenv.WaitFor(t, 10*time.Second, "the peer's goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 // The write timeout bounds the time without progress, not the time of a
 // write: a subscriber that keeps reading a message far larger than what it
 // can read within the timeout receives all of it.
 func TestWriteTimeoutAllowsSlowProgress(t *testing.T) {
+	// Not parallel: its reader must keep pace with a write timeout on the
+	// real clock, which other tests' work on two cores could starve.
 	ev := newEventLog()
 	const timeout = 400 * time.Millisecond
 	pub := mustSocket(t, PUB, Options{WriteTimeout: timeout, OnEvent: ev.handler})
@@ -158,6 +162,7 @@ func TestWriteTimeoutAllowsSlowProgress(t *testing.T) {
 // Connections beyond MaxPeers are closed at once and counted; a slot that
 // frees up is available again.
 func TestPeerLimit(t *testing.T) {
+	t.Parallel()
 	ev := newEventLog()
 	pub := mustSocket(t, PUB, Options{MaxPeers: 2, OnEvent: ev.handler})
 	ep := listenLocal(t, pub)
@@ -184,7 +189,7 @@ func TestPeerLimit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	subs[0].Close()
-	waitFor(t, 5*time.Second, "the first subscriber to leave", func() bool { return pub.Stats().Peers == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the first subscriber to leave", func() bool { return pub.Stats().Peers == 1 })
 	late := mustSocket(t, SUB, Options{})
 	late.Subscribe("")
 	late.Dial(ep)
@@ -196,6 +201,7 @@ func TestPeerLimit(t *testing.T) {
 // house of half-open connections gives its slots back when their handshake
 // times out.
 func TestHandshakeLimit(t *testing.T) {
+	t.Parallel()
 	ev := newEventLog()
 	spub, ssec := keyPair(t)
 	pub := mustSocket(t, PUB, Options{
@@ -219,11 +225,11 @@ func TestHandshakeLimit(t *testing.T) {
 		return s
 	}
 	halfOpen(3)
-	waitFor(t, 5*time.Second, "three handshakes in progress", func() bool { return pub.Stats().Handshakes == 3 })
+	testenv.WaitFor(t, 5*time.Second, "three handshakes in progress", func() bool { return pub.Stats().Handshakes == 3 })
 	client()
 	waitSubscribed(t, pub, 1) // below the limit: not held up
 	halfOpen(20)
-	waitFor(t, 5*time.Second, "refusals at the limit", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "refusals at the limit", func() bool {
 		st := pub.Stats()
 		return st.RefuseReasons[ReasonHandshakeLimit] >= 19
 	})
@@ -242,6 +248,7 @@ func TestHandshakeLimit(t *testing.T) {
 // update after the gap, then the resync point instead of its stale queue,
 // then the updates after it.
 func TestLaggingPeerSkipsToResync(t *testing.T) {
+	t.Parallel()
 	pub := mustSocket(t, PUB, Options{SendQueueLen: 4})
 	ep := listenLocal(t, pub)
 	c := rawSubscriber(t, ep, nil, 0)
@@ -255,7 +262,7 @@ func TestLaggingPeerSkipsToResync(t *testing.T) {
 		pub.SendUpdate(update(seq))
 	}
 	// The writer takes them: they go out before anything sent later.
-	waitFor(t, 5*time.Second, "the writer", func() bool { return pub.Peers()[0].Queued == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the writer", func() bool { return pub.Peers()[0].Queued == 0 })
 	// The peer reads nothing: plain messages fill the socket buffers and
 	// then the queue, which refuses them without making the peer lag.
 	for i := 0; pub.Stats().Dropped < 20; i++ {
@@ -342,6 +349,7 @@ func TestLaggingPeerSkipsToResync(t *testing.T) {
 // are then skipped but plain messages are not, and a resync point replaces
 // a full queue.
 func TestQueueLagging(t *testing.T) {
+	t.Parallel()
 	q := newQueue(2, 1<<20)
 	m := Message{[]byte("x")}
 	for i := 0; i < 2; i++ {
@@ -370,7 +378,9 @@ func TestQueueLagging(t *testing.T) {
 
 // Every way a connection ends is counted under its reason.
 func TestCloseReasons(t *testing.T) {
+	t.Parallel()
 	t.Run("message_too_large", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		pull := mustSocket(t, PULL, Options{MaxMessageSize: 1024, OnEvent: ev.handler})
 		push := mustSocket(t, PUSH, Options{})
@@ -381,6 +391,7 @@ func TestCloseReasons(t *testing.T) {
 		}
 	})
 	t.Run("too_many_frames", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		pull := mustSocket(t, PULL, Options{MaxFrames: 3, OnEvent: ev.handler})
 		push := mustSocket(t, PUSH, Options{})
@@ -395,6 +406,7 @@ func TestCloseReasons(t *testing.T) {
 		}
 	})
 	t.Run("too_many_subscriptions", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		pub := mustSocket(t, PUB, Options{MaxSubscriptions: 2, OnEvent: ev.handler})
 		sub := mustSocket(t, SUB, Options{})
@@ -407,6 +419,7 @@ func TestCloseReasons(t *testing.T) {
 		}
 	})
 	t.Run("protocol_error", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		pull := mustSocket(t, PULL, Options{OnEvent: ev.handler})
 		nc, err := net.Dial("tcp", strings.TrimPrefix(listenLocal(t, pull), "tcp://"))
@@ -423,6 +436,7 @@ func TestCloseReasons(t *testing.T) {
 		}
 	})
 	t.Run("auth_refused", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		spub, ssec := keyPair(t)
 		pub := mustSocket(t, PUB, Options{OnEvent: ev.handler, Curve: &CurveOptions{Server: true, SecretKey: ssec,
@@ -434,6 +448,7 @@ func TestCloseReasons(t *testing.T) {
 		}
 	})
 	t.Run("closed_by_peer and socket_closed", func(t *testing.T) {
+		t.Parallel()
 		ev := newEventLog()
 		pub := mustSocket(t, PUB, Options{OnEvent: ev.handler})
 		ep := listenLocal(t, pub)
@@ -462,9 +477,9 @@ func TestCloseReasons(t *testing.T) {
 // Nothing a peer typed reaches the socket's log or its error texts: command
 // names, metadata names, socket types, mechanisms.
 func TestHostilePeerStringsAreNotLogged(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Parallel()
+	var buf testenv.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ev := newEventLog()
 	pull := mustSocket(t, PULL, Options{Logger: log, OnEvent: ev.handler})
 	ep := strings.TrimPrefix(listenLocal(t, pull), "tcp://")
@@ -501,9 +516,7 @@ func TestHostilePeerStringsAreNotLogged(t *testing.T) {
 	ev.wait(t, EventDisconnected, 5*time.Second)
 	pull.Close()
 
-	mu.Lock()
 	out := buf.String()
-	mu.Unlock()
 	for _, s := range []string{"EVIL", "script"} {
 		if strings.Contains(out, s) {
 			t.Errorf("the log holds %q:\n%s", s, out)
@@ -516,15 +529,4 @@ func TestHostilePeerStringsAreNotLogged(t *testing.T) {
 			t.Errorf("a handshake error quotes the peer: %v", e.Err)
 		}
 	}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 type secMode struct {
@@ -17,20 +21,38 @@ type secMode struct {
 
 var secModes = []secMode{{"NULL", false}, {"CURVE", true}}
 
-// pubSubPair returns a bound publisher and a connected subscriber.
-func pubSubPair(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
+// withCurve returns the publisher's and the subscriber's options with a
+// CURVE server key pair when curve is set.
+func withCurve(t *testing.T, curve bool, po, so Options) (Options, Options) {
 	t.Helper()
 	if curve {
 		spub, ssec := keyPair(t)
 		po.Curve = &CurveOptions{Server: true, SecretKey: ssec}
 		so.Curve = &CurveOptions{ServerKey: spub}
 	}
+	return po, so
+}
+
+// pubSubPair returns a bound publisher and a connected subscriber.
+func pubSubPair(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
+	t.Helper()
+	po, so = withCurve(t, curve, po, so)
 	pub := mustSocket(t, pubType, po)
 	ep := listenLocal(t, pub)
 	sub := mustSocket(t, SUB, so)
 	if err := sub.Dial(ep); err != nil {
 		t.Fatal(err)
 	}
+	return pub, sub
+}
+
+// pipePubSub is pubSubPair over an in-memory connection (pipePair).
+func pipePubSub(t *testing.T, pubType SocketType, curve bool, po, so Options) (*Socket, *Socket) {
+	t.Helper()
+	po, so = withCurve(t, curve, po, so)
+	pub := mustSocket(t, pubType, po)
+	sub := mustSocket(t, SUB, so)
+	pipePair(pub, sub)
 	return pub, sub
 }
 
@@ -53,8 +75,10 @@ func publishUntil(t *testing.T, pub, sub *Socket, m Message, d time.Duration) Me
 }
 
 func TestPubSubTopicsAndUnsubscribe(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			pub, sub := pubSubPair(t, PUB, mode.curve, Options{}, Options{})
 			sub.Subscribe("dynfw/delta")
 			sub.Subscribe("dynfw/list")
@@ -85,7 +109,7 @@ func TestPubSubTopicsAndUnsubscribe(t *testing.T) {
 				t.Fatalf("publisher sees peers %+v", ps)
 			}
 			sub.Unsubscribe("dynfw/delta")
-			waitFor(t, 2*time.Second, "unsubscribe at the publisher", func() bool {
+			testenv.WaitFor(t, 2*time.Second, "unsubscribe at the publisher", func() bool {
 				ps := pub.Peers()
 				return len(ps) == 1 && len(ps[0].Subscriptions) == 1
 			})
@@ -100,6 +124,7 @@ func TestPubSubTopicsAndUnsubscribe(t *testing.T) {
 }
 
 func TestSubscriptionsCount(t *testing.T) {
+	t.Parallel()
 	pub, sub := pubSubPair(t, PUB, false, Options{}, Options{})
 	sub.Subscribe("a")
 	sub.Subscribe("a")
@@ -110,15 +135,17 @@ func TestSubscriptionsCount(t *testing.T) {
 		t.Fatalf("one of two subscriptions cancelled, publisher sees %+v", ps)
 	}
 	sub.Unsubscribe("a")
-	waitFor(t, 2*time.Second, "last unsubscribe", func() bool {
+	testenv.WaitFor(t, 2*time.Second, "last unsubscribe", func() bool {
 		ps := pub.Peers()
 		return len(ps) == 1 && len(ps[0].Subscriptions) == 0
 	})
 }
 
 func TestLargeMessage(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			pub, sub := pubSubPair(t, PUB, mode.curve, Options{}, Options{})
 			sub.Subscribe("")
 			publishUntil(t, pub, sub, msg("warm", "x"), 5*time.Second)
@@ -146,8 +173,10 @@ func TestLargeMessage(t *testing.T) {
 }
 
 func TestOversizedMessageClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			ev := newEventLog()
 			pub, sub := pubSubPair(t, PUB, mode.curve, Options{}, Options{MaxMessageSize: 1000, OnEvent: ev.handler})
 			sub.Subscribe("")
@@ -168,14 +197,11 @@ func TestOversizedMessageClosesOnlyThatConnection(t *testing.T) {
 }
 
 func TestPushPull(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
-			var po, so Options
-			if mode.curve {
-				spub, ssec := keyPair(t)
-				po.Curve = &CurveOptions{Server: true, SecretKey: ssec}
-				so.Curve = &CurveOptions{ServerKey: spub}
-			}
+			t.Parallel()
+			po, so := withCurve(t, mode.curve, Options{}, Options{})
 			pull := mustSocket(t, PULL, po)
 			ep := listenLocal(t, pull)
 			var pushes []*Socket
@@ -208,6 +234,7 @@ func TestPushPull(t *testing.T) {
 }
 
 func TestPushWaitsForPeerAndRoundRobins(t *testing.T) {
+	t.Parallel()
 	push := mustSocket(t, PUSH, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -217,7 +244,7 @@ func TestPushWaitsForPeerAndRoundRobins(t *testing.T) {
 	a, b := mustSocket(t, PULL, Options{}), mustSocket(t, PULL, Options{})
 	push.Dial(listenLocal(t, a))
 	push.Dial(listenLocal(t, b))
-	waitFor(t, 5*time.Second, "two peers", func() bool { return push.Stats().Peers == 2 })
+	testenv.WaitFor(t, 5*time.Second, "two peers", func() bool { return push.Stats().Peers == 2 })
 	for i := 0; i < 10; i++ {
 		push.Send(context.Background(), msg(fmt.Sprint(i)))
 	}
@@ -236,6 +263,7 @@ func TestPushWaitsForPeerAndRoundRobins(t *testing.T) {
 }
 
 func TestXPUBSeesSubscriptions(t *testing.T) {
+	t.Parallel()
 	xpub := mustSocket(t, XPUB, Options{})
 	ep := listenLocal(t, xpub)
 	s1 := mustSocket(t, SUB, Options{})
@@ -248,7 +276,7 @@ func TestXPUBSeesSubscriptions(t *testing.T) {
 	}
 	s2.Subscribe("dynfw/")
 	s2.Dial(ep)
-	waitFor(t, 5*time.Second, "second peer", func() bool { return len(xpub.Peers()) == 2 && len(xpub.Peers()[1].Subscriptions) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "second peer", func() bool { return len(xpub.Peers()) == 2 && len(xpub.Peers()[1].Subscriptions) == 1 })
 	if m, err := recvTimeout(t, xpub, 100*time.Millisecond); err == nil {
 		t.Fatalf("second subscriber to the same topic reported: %q", m)
 	}
@@ -264,6 +292,7 @@ func TestXPUBSeesSubscriptions(t *testing.T) {
 }
 
 func TestWrongServerKeyFailsHandshake(t *testing.T) {
+	t.Parallel()
 	_, ssec := keyPair(t)
 	otherPub, _ := keyPair(t)
 	srvEv, cliEv := newEventLog(), newEventLog()
@@ -286,6 +315,7 @@ func TestWrongServerKeyFailsHandshake(t *testing.T) {
 }
 
 func TestAuthorizeRefusesClient(t *testing.T) {
+	t.Parallel()
 	spub, ssec := keyPair(t)
 	allowed, allowedSec := keyPair(t)
 	cliEv := newEventLog()
@@ -307,6 +337,7 @@ func TestAuthorizeRefusesClient(t *testing.T) {
 }
 
 func TestMechanismMismatch(t *testing.T) {
+	t.Parallel()
 	spub, ssec := keyPair(t)
 	ev := newEventLog()
 	pub := mustSocket(t, PUB, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}})
@@ -320,6 +351,7 @@ func TestMechanismMismatch(t *testing.T) {
 }
 
 func TestSocketTypeMismatch(t *testing.T) {
+	t.Parallel()
 	ev := newEventLog()
 	pull := mustSocket(t, PULL, Options{})
 	sub := mustSocket(t, SUB, Options{OnEvent: ev.handler})
@@ -332,6 +364,7 @@ func TestSocketTypeMismatch(t *testing.T) {
 }
 
 func TestReconnectResubscribes(t *testing.T) {
+	t.Parallel()
 	spub, ssec := keyPair(t)
 	ev := newEventLog()
 	curveSrv := &CurveOptions{Server: true, SecretKey: ssec}
@@ -362,9 +395,8 @@ func TestReconnectResubscribes(t *testing.T) {
 }
 
 func TestConnectFailedEventsBackOff(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ep := "tcp://" + ln.Addr().String()
-	ln.Close() // nothing listens there now
+	t.Parallel()
+	ep := "tcp://" + testenv.RefusedAddr(t) // nothing listens there
 	ev := newEventLog()
 	sub := mustSocket(t, SUB, Options{OnEvent: ev.handler, ReconnectInterval: 10 * time.Millisecond, ReconnectIntervalMax: 80 * time.Millisecond})
 	sub.Dial(ep)
@@ -382,6 +414,7 @@ func TestConnectFailedEventsBackOff(t *testing.T) {
 }
 
 func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
 	pub := mustSocket(t, PUB, Options{SendQueueLen: 100})
 	ep := listenLocal(t, pub)
 	// A raw subscriber that completes the handshake, subscribes, and
@@ -391,7 +424,7 @@ func TestSlowSubscriberDoesNotDelayOthers(t *testing.T) {
 	fast := mustSocket(t, SUB, Options{})
 	fast.Subscribe("")
 	fast.Dial(ep)
-	waitFor(t, 5*time.Second, "two subscribed peers", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "two subscribed peers", func() bool {
 		ps := pub.Peers()
 		return len(ps) == 2 && len(ps[0].Subscriptions) == 1 && len(ps[1].Subscriptions) == 1
 	})
@@ -437,6 +470,7 @@ func stalledSubscriber(t testing.TB, ep string) net.Conn {
 }
 
 func TestHeartbeatDropsSilentPeer(t *testing.T) {
+	t.Parallel()
 	ev := newEventLog()
 	pub := mustSocket(t, PUB, Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond, OnEvent: ev.handler})
 	ep := listenLocal(t, pub)
@@ -456,30 +490,34 @@ func TestHeartbeatDropsSilentPeer(t *testing.T) {
 	}
 }
 
+// In a synctest bubble, over an in-memory connection: the idle time passes
+// on the bubble's clock, at once and whatever the machine's load.
 func TestHeartbeatKeepsAnsweringPeerConnected(t *testing.T) {
+	t.Parallel()
 	for _, mode := range secModes {
 		t.Run(mode.name, func(t *testing.T) {
-			ev := newEventLog()
-			// The timeout leaves room for a loaded CI machine (race
-			// detector, two cores); the idle time is still well past it,
-			// so only the PONGs keep the connection.
-			o := Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond, HeartbeatTTL: time.Second, OnEvent: ev.handler}
-			pub, sub := pubSubPair(t, PUB, mode.curve, o, o)
-			sub.Subscribe("")
-			publishUntil(t, pub, sub, msg("a", "b"), 5*time.Second)
-			time.Sleep(1500 * time.Millisecond) // idle: only PINGs and PONGs flow
-			if n := ev.count(EventDisconnected); n != 0 {
-				t.Fatalf("%d disconnects while idle with heartbeats", n)
-			}
-			pub.Send(context.Background(), msg("a", "c"))
-			if m, err := recvTimeout(t, sub, time.Second); err != nil || string(m[1]) != "c" {
-				t.Fatalf("after idle: %q %v", m, err)
-			}
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				ev := newEventLog()
+				o := Options{HeartbeatInterval: 50 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond, HeartbeatTTL: time.Second, OnEvent: ev.handler}
+				pub, sub := pipePubSub(t, PUB, mode.curve, o, o)
+				sub.Subscribe("")
+				publishUntil(t, pub, sub, msg("a", "b"), 5*time.Second)
+				time.Sleep(1500 * time.Millisecond) // idle: only PINGs and PONGs flow
+				if n := ev.count(EventDisconnected); n != 0 {
+					t.Fatalf("%d disconnects while idle with heartbeats", n)
+				}
+				pub.Send(context.Background(), msg("a", "c"))
+				if m, err := recvTimeout(t, sub, time.Second); err != nil || string(m[1]) != "c" {
+					t.Fatalf("after idle: %q %v", m, err)
+				}
+			})
 		})
 	}
 }
 
 func TestCloseUnblocksRecvAndLingers(t *testing.T) {
+	t.Parallel()
 	pull := mustSocket(t, PULL, Options{})
 	ep := listenLocal(t, pull)
 	push := mustSocket(t, PUSH, Options{})
@@ -510,16 +548,22 @@ func TestCloseUnblocksRecvAndLingers(t *testing.T) {
 }
 
 func TestIPCAndIPv6(t *testing.T) {
+	t.Parallel()
 	eps := []string{"ipc://" + t.TempDir() + "/s.sock"}
 	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
-		eps = append(eps, "tcp://"+ln.Addr().String())
-		ln.Close()
+		ln.Close() // the machine has IPv6 loopback
+		eps = append(eps, "tcp://[::1]:0")
 	}
 	for _, ep := range eps {
 		t.Run(ep[:3], func(t *testing.T) {
+			t.Parallel()
 			pub := mustSocket(t, PUB, Options{})
-			if _, err := pub.Listen(ep); err != nil {
+			addr, err := pub.Listen(ep)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if strings.HasPrefix(ep, "tcp://") {
+				ep = "tcp://" + addr.String()
 			}
 			sub := mustSocket(t, SUB, Options{})
 			sub.Subscribe("")
@@ -530,6 +574,7 @@ func TestIPCAndIPv6(t *testing.T) {
 }
 
 func TestEndpointErrors(t *testing.T) {
+	t.Parallel()
 	s := mustSocket(t, SUB, Options{})
 	for _, ep := range []string{"127.0.0.1:5", "tcp://*:5", "tcp://host", "udp://x:1", "ipc://", "tcp://:5"} {
 		if err := s.Dial(ep); err == nil {
@@ -539,6 +584,7 @@ func TestEndpointErrors(t *testing.T) {
 }
 
 func TestRecvFromIdentifiesPeers(t *testing.T) {
+	t.Parallel()
 	spub, ssec := keyPair(t)
 	pull := mustSocket(t, PULL, Options{Curve: &CurveOptions{Server: true, SecretKey: ssec}})
 	ep := listenLocal(t, pull)

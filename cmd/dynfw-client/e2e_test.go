@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,33 +186,7 @@ func ipsetContents(t *testing.T, ns *fwtest.Netns, base string) []string {
 func startClientIn(t *testing.T, ns *fwtest.Netns, args ...string) *proc {
 	t.Helper()
 	full := append([]string{"netns", "exec", ns.Name, binary, "--key-dir", t.TempDir(), "--batch-interval", "20ms"}, args...)
-	cmd := exec.Command("ip", full...)
-	stdout, _ := cmd.StdoutPipe()
-	p := &proc{cmd: cmd, lines: make(chan string, 1000), stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("dynfw-client stderr:\n%s", p.stderr.String())
-		}
-	})
-	return p
+	return startProc(t, exec.Command("ip", full...), 10*time.Second)
 }
 
 func waitEqual(t *testing.T, what string, d time.Duration, got func() []string, want []string) {
@@ -244,14 +217,8 @@ func diff(a, b []string) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort reserves a loopback port for the client's metrics listener.
+var freePort = testenv.FreePort
 
 // scenario drives the publisher through the situations the client must
 // survive and checks the kernel after each.

@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,21 +51,17 @@ type proc struct {
 	err    error         // its exit status, valid after done
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testenv.Buffer
 
 func startClient(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--key-dir", t.TempDir()}, args...)...)
+	return startProc(t, exec.Command(binary, append([]string{"--key-dir", t.TempDir()}, args...)...), 5*time.Second)
+}
+
+// startProc starts cmd (a dynfw-client) and collects its output. At the
+// test's end it is interrupted, and killed if it has not exited after grace.
+func startProc(t *testing.T, cmd *exec.Cmd, grace time.Duration) *proc {
+	t.Helper()
 	stdout, _ := cmd.StdoutPipe()
 	p := &proc{cmd: cmd, lines: make(chan string, 1000), stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
@@ -86,7 +81,7 @@ func startClient(t *testing.T, args ...string) *proc {
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-p.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(grace):
 			cmd.Process.Kill()
 		}
 		if t.Failed() {

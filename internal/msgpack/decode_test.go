@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"math"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 func TestDecode(t *testing.T) {
@@ -43,7 +45,7 @@ func TestDecode(t *testing.T) {
 		{"map key", "81 81 a1 6b c0 01", Map{{"[{k <nil>}]", uint64(1)}}},
 		{"map16", "de 0001 a1 6b 90", Map{{"k", []any{}}}},
 	} {
-		got, err := Decode(mustHex(t, c.enc))
+		got, err := Decode(testenv.Hex(t, c.enc))
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -55,7 +57,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeCopies(t *testing.T) {
-	in := mustHex(t, "93 a1 61 c4 01 62 d4 01 63")
+	in := testenv.Hex(t, "93 a1 61 c4 01 62 d4 01 63")
 	v, err := Decode(in)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,7 @@ func TestDecodeCopies(t *testing.T) {
 }
 
 func TestReadValueLeavesReaderOnError(t *testing.T) {
-	r := NewReader(mustHex(t, "01 92 01"))
+	r := NewReader(testenv.Hex(t, "01 92 01"))
 	if v, err := r.ReadValue(); err != nil || v != uint64(1) {
 		t.Fatalf("first value: %v, %v", v, err)
 	}

@@ -2,21 +2,12 @@ package msgpack
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"math"
-	"strings"
 	"testing"
-)
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
+	"github.com/dynfw/sentinel/internal/testenv"
+)
 
 // intCases lists every boundary of every integer encoding, with the bytes
 // msgpack-python produces (checked against the real library in
@@ -55,7 +46,7 @@ var intCases = []struct {
 
 func TestAppendIntegers(t *testing.T) {
 	for _, c := range intCases {
-		want := mustHex(t, c.want)
+		want := testenv.Hex(t, c.want)
 		if c.big {
 			if got := AppendUint(nil, c.u); !bytes.Equal(got, want) {
 				t.Errorf("AppendUint(%d) = %x, want %x", c.u, got, want)
@@ -112,7 +103,7 @@ func TestAppendScalars(t *testing.T) {
 		{"float64 +Inf", AppendFloat64(nil, math.Inf(1)), "cb 7ff0000000000000"},
 		{"float32 1.5", AppendFloat32(nil, 1.5), "ca 3fc00000"},
 	} {
-		if want := mustHex(t, c.want); !bytes.Equal(c.got, want) {
+		if want := testenv.Hex(t, c.want); !bytes.Equal(c.got, want) {
 			t.Errorf("%s: got %x, want %x", c.name, c.got, want)
 		}
 	}
@@ -137,7 +128,7 @@ func TestAppendLengths(t *testing.T) {
 		data := bytes.Repeat([]byte{'x'}, c.n)
 		check := func(kind string, got []byte, head string, payload []byte) {
 			t.Helper()
-			want := append(mustHex(t, head), payload...)
+			want := append(testenv.Hex(t, head), payload...)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s of %d: got header %x, want %x", kind, c.n, got[:min(len(got), 5)], want[:min(len(want), 5)])
 			}
@@ -167,12 +158,12 @@ func TestAppendExt(t *testing.T) {
 		{65536, "c9 00010000 05"},
 	} {
 		data := bytes.Repeat([]byte{0xaa}, c.n)
-		want := append(mustHex(t, c.head), data...)
+		want := append(testenv.Hex(t, c.head), data...)
 		if got := AppendExt(nil, 5, data); !bytes.Equal(got, want) {
 			t.Errorf("AppendExt of %d bytes: got %x, want %x", c.n, got[:min(len(got), 8)], want[:min(len(want), 8)])
 		}
 	}
-	if got, want := AppendExt(nil, -1, make([]byte, 4)), mustHex(t, "d6 ff 00000000"); !bytes.Equal(got, want) {
+	if got, want := AppendExt(nil, -1, make([]byte, 4)), testenv.Hex(t, "d6 ff 00000000"); !bytes.Equal(got, want) {
 		t.Errorf("timestamp ext: got %x, want %x", got, want)
 	}
 }
@@ -220,7 +211,7 @@ func TestAppendGeneric(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		if want := append([]byte{0x01}, mustHex(t, c.want)...); !bytes.Equal(got, want) {
+		if want := append([]byte{0x01}, testenv.Hex(t, c.want)...); !bytes.Equal(got, want) {
 			t.Errorf("%s: got %x, want %x", c.name, got, want)
 		}
 	}

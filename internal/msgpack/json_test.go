@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 func TestAppendJSON(t *testing.T) {
@@ -51,7 +53,7 @@ func TestAppendJSON(t *testing.T) {
 		{"delta", "84 a6 73657269616c 01 a5 64656c7461 a8 706f736974697665 a2 6970 a7 312e322e332e34 a2 7473 ce 6553f100",
 			`{"serial":1,"delta":"positive","ip":"1.2.3.4","ts":1700000000}`},
 	} {
-		got, err := AppendJSON([]byte("prefix:"), mustHex(t, c.enc))
+		got, err := AppendJSON([]byte("prefix:"), testenv.Hex(t, c.enc))
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -95,7 +97,7 @@ func TestAppendJSONErrors(t *testing.T) {
 		{"81 92 01", ErrShortBuffer},
 	} {
 		dst := []byte("keep")
-		out, err := AppendJSON(dst, mustHex(t, c.enc))
+		out, err := AppendJSON(dst, testenv.Hex(t, c.enc))
 		if !errors.Is(err, c.is) {
 			t.Errorf("%q: %v, want %v", c.enc, err, c.is)
 		}

@@ -62,17 +62,6 @@ type pyCase struct {
 	Opts map[string]any `json:"opts,omitempty"`
 }
 
-// packb packs every case with the real msgpack-python and returns the bytes
-// by case name.
-func packb(t *testing.T, cases []pyCase) map[string][]byte {
-	t.Helper()
-	anys := make([]any, len(cases))
-	for i, c := range cases {
-		anys[i] = c
-	}
-	return testenv.Packb(t, anys)
-}
-
 // canon returns v as Decode would produce it: non-negative integers as
 // uint64.
 func canon(v any) any {
@@ -152,7 +141,7 @@ func TestPythonByteIdentity(t *testing.T) {
 	for name, v := range vals {
 		cases = append(cases, pyCase{Name: name, V: tag(v)})
 	}
-	want := packb(t, cases)
+	want := testenv.Packb(t, cases)
 	for name, v := range vals {
 		got, err := Append(nil, v)
 		if err != nil {
@@ -191,7 +180,7 @@ func TestDecodePythonPacked(t *testing.T) {
 	for _, c := range cases {
 		pc = append(pc, pyCase{Name: c.name, V: tag(c.v), Opts: c.opts})
 	}
-	packed := packb(t, pc)
+	packed := testenv.Packb(t, pc)
 	if b := packed["legacy_raw16"]; len(b) < 3 || b[0] != 0xda {
 		t.Errorf("expected packb to use raw16 for a 40-byte legacy string, got %x", b[:min(len(b), 3)])
 	}

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
 func TestReadIntegersEveryWidth(t *testing.T) {
@@ -50,7 +52,7 @@ func TestReadIntegersEveryWidth(t *testing.T) {
 		{enc: "e0", uerr: ErrRange, i: -32},
 		{enc: "ff", uerr: ErrRange, i: -1},
 	} {
-		b := mustHex(t, c.enc)
+		b := testenv.Hex(t, c.enc)
 		r := NewReader(b)
 		u, err := r.ReadUint()
 		switch {
@@ -94,7 +96,7 @@ func TestReadIntegersRoundTrip(t *testing.T) {
 
 func TestReadIntegerWrongType(t *testing.T) {
 	for _, enc := range []string{"c0", "c2", "a1 31", "cb 3ff8000000000000", "90", "80", "c4 00"} {
-		r := NewReader(mustHex(t, enc))
+		r := NewReader(testenv.Hex(t, enc))
 		_, err := r.ReadUint()
 		var te *TypeError
 		if !errors.As(err, &te) || te.Want != "int" || !errors.Is(err, ErrType) {
@@ -142,7 +144,7 @@ func TestReadStringBytesStrOrBin(t *testing.T) {
 	// The 32-bit encodings of short strings, which packb never emits but
 	// other packers may.
 	for _, enc := range []string{"d9 02 6869", "da 0002 6869", "db 00000002 6869", "c4 02 6869", "c5 0002 6869", "c6 00000002 6869"} {
-		if s, err := NewReader(mustHex(t, enc)).ReadString(); err != nil || s != "hi" {
+		if s, err := NewReader(testenv.Hex(t, enc)).ReadString(); err != nil || s != "hi" {
 			t.Errorf("ReadString(%s) = %q, %v", enc, s, err)
 		}
 	}
@@ -150,7 +152,7 @@ func TestReadStringBytesStrOrBin(t *testing.T) {
 
 func TestReadStringWrongType(t *testing.T) {
 	for _, enc := range []string{"c0", "01", "90", "80", "d4 01 00", "cb 0000000000000000"} {
-		r := NewReader(mustHex(t, enc))
+		r := NewReader(testenv.Hex(t, enc))
 		_, err := r.ReadStringBytes()
 		var te *TypeError
 		if !errors.As(err, &te) || te.Want != "str or bin" || te.Offset != 0 {
@@ -167,7 +169,7 @@ func TestReadStringWrongType(t *testing.T) {
 }
 
 func TestReadScalars(t *testing.T) {
-	r := NewReader(mustHex(t, "c0 c2 c3 ca 3fc00000 cb 3ff8000000000000 d6 ff 01020304 c7 03 07 616263"))
+	r := NewReader(testenv.Hex(t, "c0 c2 c3 ca 3fc00000 cb 3ff8000000000000 d6 ff 01020304 c7 03 07 616263"))
 	if !r.IsNil() {
 		t.Error("IsNil = false on nil")
 	}
@@ -252,7 +254,7 @@ func TestPeekType(t *testing.T) {
 
 func TestInvalidCode(t *testing.T) {
 	for _, enc := range []string{"c1", "91 c1", "81 a1 61 c1", "81 c1 00"} {
-		b := mustHex(t, enc)
+		b := testenv.Hex(t, enc)
 		if _, err := Decode(b); !errors.Is(err, ErrInvalidCode) {
 			t.Errorf("Decode(%s): %v, want ErrInvalidCode", enc, err)
 		}
@@ -280,7 +282,7 @@ func TestReadHeaders(t *testing.T) {
 		{"de 0001 c0c0", false, 1},
 		{"df 00000001 c0c0", false, 1},
 	} {
-		r := NewReader(mustHex(t, c.enc))
+		r := NewReader(testenv.Hex(t, c.enc))
 		var n int
 		var err error
 		if c.array {
@@ -299,11 +301,11 @@ func TestReadHeaders(t *testing.T) {
 			t.Errorf("header %s: %d bytes left, want %d", c.enc, r.Remaining(), n*per)
 		}
 	}
-	r := NewReader(mustHex(t, "80"))
+	r := NewReader(testenv.Hex(t, "80"))
 	if _, err := r.ReadArrayHeader(); !errors.Is(err, ErrType) || r.Offset() != 0 {
 		t.Errorf("ReadArrayHeader on a map: %v", err)
 	}
-	if _, err := NewReader(mustHex(t, "90")).ReadMapHeader(); !errors.Is(err, ErrType) {
+	if _, err := NewReader(testenv.Hex(t, "90")).ReadMapHeader(); !errors.Is(err, ErrType) {
 		t.Errorf("ReadMapHeader on an array: %v", err)
 	}
 }
@@ -326,8 +328,8 @@ func validMessages(t testing.TB) map[string][]byte {
 	add("strs", []any{"", strings.Repeat("s", 31), strings.Repeat("s", 32), strings.Repeat("s", 256), strings.Repeat("s", 65536)})
 	add("exts", []any{Ext{-1, []byte{1, 2, 3, 4}}, Ext{1, nil}, Ext{2, make([]byte, 16)}, Ext{3, make([]byte, 300)}})
 	add("nested", Map{{"a", []any{Map{{"b", []any{[]any{}, Map{}}}}}}, {"c", make([]any, 20)}})
-	m["wide ints"] = mustHex(t, "94 cf0000000000000005 d3fffffffffffffffb ce00000007 d1fff0")
-	m["wide headers"] = mustHex(t, "94 dd00000002c0c0 df000000010102 dc0001c0 de0001a0c0")
+	m["wide ints"] = testenv.Hex(t, "94 cf0000000000000005 d3fffffffffffffffb ce00000007 d1fff0")
+	m["wide headers"] = testenv.Hex(t, "94 dd00000002c0c0 df000000010102 dc0001c0 de0001a0c0")
 	return m
 }
 
@@ -441,7 +443,7 @@ func TestHostileLengths(t *testing.T) {
 		"df 00000003 01 01 01 01 01",                   // 3 entries need 6 bytes, 5 remain
 		"9f 00 00 00 00 00 00 00 00 00 00 00 00 00 00", // 15 elements, 14 present
 	} {
-		b := mustHex(t, enc)
+		b := testenv.Hex(t, enc)
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		_, derr := Decode(b)
@@ -457,16 +459,16 @@ func TestHostileLengths(t *testing.T) {
 			t.Errorf("%s: decoding allocated %d bytes", enc, grew)
 		}
 	}
-	r := NewReader(mustHex(t, "dd ffffffff 00"))
+	r := NewReader(testenv.Hex(t, "dd ffffffff 00"))
 	if _, err := r.ReadArrayHeader(); !errors.Is(err, ErrShortBuffer) || r.Offset() != 0 {
 		t.Errorf("ReadArrayHeader with hostile count: %v", err)
 	}
-	r = NewReader(mustHex(t, "df 00000002 00 00 00"))
+	r = NewReader(testenv.Hex(t, "df 00000002 00 00 00"))
 	if _, err := r.ReadMapHeader(); !errors.Is(err, ErrShortBuffer) {
 		t.Errorf("ReadMapHeader of 2 entries in 3 bytes: %v", err)
 	}
 	var de *DecodeError
-	if _, err := Decode(mustHex(t, "a0 a5 61")[1:]); !errors.As(err, &de) || de.Offset != 0 {
+	if _, err := Decode(testenv.Hex(t, "a0 a5 61")[1:]); !errors.As(err, &de) || de.Offset != 0 {
 		t.Errorf("truncated fixstr: %v, want *DecodeError at offset 0", err)
 	}
 }
@@ -474,10 +476,10 @@ func TestHostileLengths(t *testing.T) {
 func TestErrorOffsets(t *testing.T) {
 	// 93 01 02 | c1: the invalid byte is at offset 3.
 	var de *DecodeError
-	if _, err := Decode(mustHex(t, "93 01 02 c1")); !errors.As(err, &de) || de.Offset != 3 {
+	if _, err := Decode(testenv.Hex(t, "93 01 02 c1")); !errors.As(err, &de) || de.Offset != 3 {
 		t.Errorf("error %v, want offset 3", err)
 	}
-	if _, err := Decode(mustHex(t, "01 02")); !errors.Is(err, ErrTrailing) || !errors.As(err, &de) || de.Offset != 1 {
+	if _, err := Decode(testenv.Hex(t, "01 02")); !errors.Is(err, ErrTrailing) || !errors.As(err, &de) || de.Offset != 1 {
 		t.Errorf("trailing byte: %v, want ErrTrailing at offset 1", err)
 	}
 	msg := (&TypeError{Want: "int", Got: TypeStr, Offset: 7}).Error()

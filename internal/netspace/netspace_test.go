@@ -4,15 +4,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
-func pfx(s string) netip.Prefix {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p
-	}
-	a := netip.MustParseAddr(s)
-	return netip.PrefixFrom(a, a.BitLen())
-}
+// pfx parses an address or a prefix of a fixture.
+var pfx = testenv.Prefix
 
 func TestMeets(t *testing.T) {
 	for _, tc := range []struct {

@@ -7,15 +7,12 @@ import (
 	"testing"
 
 	"github.com/dynfw/sentinel/internal/firewall"
+
+	"github.com/dynfw/sentinel/internal/testenv"
 )
 
-func pfx(s string) netip.Prefix {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p
-	}
-	a := netip.MustParseAddr(s)
-	return netip.PrefixFrom(a, a.BitLen())
-}
+// pfx parses an address or a prefix of a fixture.
+var pfx = testenv.Prefix
 
 // kernel simulates a backend: it fails the test when asked to add an
 // element it holds or delete one it lacks, as the Backend contract forbids.

@@ -20,7 +20,7 @@ var packbScript []byte
 // the bytes by case name. A case is any value that encodes to a JSON object
 // with a "name" (no spaces) and the fields packb.py documents. Without a
 // suitable python3 the test is skipped, or fails in strict mode.
-func Packb(t testing.TB, cases []any) map[string][]byte {
+func Packb[C any](t testing.TB, cases []C) map[string][]byte {
 	t.Helper()
 	py := Python(t)
 	script := filepath.Join(t.TempDir(), "packb.py")

@@ -53,15 +53,20 @@ elif args.curve_server_key:
 mon = s.get_monitor_socket()
 names = {getattr(zmq, n): n for n in dir(zmq) if n.startswith("EVENT_")}
 def monitor():
-    while True:
-        try:
-            m = recv_monitor_message(mon)
-        except zmq.ZMQError:
-            return
-        if m["event"] == zmq.EVENT_MONITOR_STOPPED:
-            return
-        emit(ev="monitor", event=names.get(m["event"], str(m["event"])).replace("EVENT_", ""), value=m["value"])
-threading.Thread(target=monitor, daemon=True).start()
+    try:
+        while True:
+            try:
+                m = recv_monitor_message(mon)
+            except zmq.ZMQError:
+                return
+            if m["event"] == zmq.EVENT_MONITOR_STOPPED:
+                return
+            emit(ev="monitor", event=names.get(m["event"], str(m["event"])).replace("EVENT_", ""), value=m["value"])
+    finally:
+        # ctx.term() below waits for every socket of the context, this one too.
+        mon.close(0)
+monitor_thread = threading.Thread(target=monitor, daemon=True)
+monitor_thread.start()
 
 if args.bind:
     s.bind(args.bind)
@@ -111,6 +116,7 @@ for line in sys.stdin:
     elif op == "quit":
         break
 s.disable_monitor()
+monitor_thread.join()
 s.close()
 ctx.term()
 emit(ev="bye")
