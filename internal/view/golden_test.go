@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -27,7 +28,7 @@ var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/api_golde
 // goldenStore is a store with a fixed set of rows around testNow, with the
 // attacker text the exports must carry intact or defused: markup, formula
 // starts, separators, invalid UTF-8, U+2028.
-func goldenStore(t *testing.T) store.Store {
+func goldenStore(t testing.TB) store.Store {
 	t.Helper()
 	ctx := context.Background()
 	st, err := backend.Open(ctx, filepath.Join(t.TempDir(), "golden.db"), store.Options{})
@@ -187,4 +188,33 @@ func goldenDiff(t *testing.T, what string, got, want []byte) {
 		}
 	}
 	t.Fatalf("%s: %d answers, golden file has %d", what, len(gs), len(ws))
+}
+
+// BenchmarkAPI: /api/resource answers, JSON and CSV, of results the
+// engine holds (one resource of each shape and the widest list).
+func BenchmarkAPI(b *testing.B) {
+	st := goldenStore(b)
+	src := stats.New(st, stats.Options{Now: func() time.Time { return testNow }})
+	v, err := New(Options{Source: src, RateLimit: RateLimit{Disabled: true}, Now: func() time.Time { return testNow }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	v.Register(mux)
+	var reqs []*http.Request
+	for _, name := range []string{"all_incidents_graph", "top_countries_by_incidents_graph", "top_combinations_by_usages_list_long", "all_countries_by_incidents_list"} {
+		for _, f := range []string{"json", "csv"} {
+			reqs = append(reqs, httptest.NewRequest("GET", "/api/resource?period=1w&name="+name+"&format="+f, nil))
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, req := range reqs {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatal(rec.Code, rec.Body.String())
+			}
+		}
+	}
 }
