@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -349,9 +350,16 @@ func statsCommand(ctx context.Context, st store.Store, args []string, w io.Write
 		case err != nil:
 			return err
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"resource_name": r.Name, "data": r.Data})
+		// {"data": ..., "resource_name": name}, indented.
+		b := view.AppendDataJSON([]byte(`{"data":`), &r)
+		name, _ := json.Marshal(r.Name)
+		b = append(append(append(b, `,"resource_name":`...), name...), "}\n"...)
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return err
+		}
+		_, err = w.Write(out.Bytes())
+		return err
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }
