@@ -95,7 +95,7 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	return e.Fetch(ctx, f)
 }
 
-// Fetch is Resource for a resolved request.
+// Fetch is Resource for a request Resolve (or Resource.Fetch) resolved.
 func (e *Engine) Fetch(ctx context.Context, f Fetch) (Result, error) {
 	p := f.Period
 	now := e.o.Now()
@@ -152,7 +152,7 @@ func (e *Engine) Fetch(ctx context.Context, f Fetch) (Result, error) {
 	}
 }
 
-// refreshShared starts (or joins) the one refresh of req. It is detached
+// refreshShared starts (or joins) the one refresh of f. It is detached
 // from the caller's context, so that the other callers, and the cache, get
 // the result even if the first caller gives up.
 func (e *Engine) refreshShared(ctx context.Context, f Fetch, precached bool) <-chan singleflight.Result {

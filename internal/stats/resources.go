@@ -10,7 +10,8 @@ import (
 	"github.com/dynfw/sentinel/internal/store"
 )
 
-// Shape is the JSON shape of a resource (sentinel-view.md §2).
+// Shape is the form of a resource: which typed rows of Result it fills,
+// and the JSON shape the API writes them in (sentinel-view.md §2).
 type Shape int
 
 // Shapes.
