@@ -19,17 +19,24 @@ func Compute(ctx context.Context, st Querier, req Request, now time.Time, settle
 // compute is Compute reading from precision prec instead of the period's
 // (prec < 0), which the tests use to check rollups against raw rows.
 func compute(ctx context.Context, st Querier, req Request, now time.Time, settle time.Duration, prec store.Precision) (Result, error) {
-	res, p, err := check(req)
+	f, err := Resolve(req)
 	if err != nil {
 		return Result{}, err
 	}
+	return computeFetch(ctx, st, f, now, settle, prec)
+}
+
+// computeFetch computes a resolved request (from precision prec when
+// prec ≥ 0).
+func computeFetch(ctx context.Context, st Querier, f Fetch, now time.Time, settle time.Duration, prec store.Precision) (Result, error) {
+	res, p, req := f.Resource, f.Period, f.Request
 	if prec < 0 {
 		prec = p.Precision
 	}
 	start, end := p.Window(now, settle)
-	out := Result{Name: res.Name, Period: p, Computed: now}
+	out := Result{Name: res.Name, Resource: res, Period: p, Computed: now}
 	if res.Param == NeedsDevices && len(req.DeviceTokens) == 0 {
-		out.Data = res.Empty
+		out.NoDevices = true
 		return out, nil
 	}
 	q := store.Query{
@@ -46,17 +53,18 @@ func compute(ctx context.Context, st Querier, req Request, now time.Time, settle
 	case NeedsDevices:
 		q.DeviceTokens = req.DeviceTokens
 	}
+	var err error
 	switch res.Shape {
 	case Graph:
-		out.Data, err = graph(ctx, st, q, p, start, end)
+		out.Graph, err = graph(ctx, st, q, p, start, end)
 	case MultiGraph:
-		out.Data, err = multiGraph(ctx, st, q, res, p, start, end)
+		out.Multi, err = multiGraph(ctx, st, q, res, p, start, end)
 	case List:
-		out.Data, err = list(ctx, st, q, res)
+		out.List, err = list(ctx, st, q, res)
 	case Map:
-		out.Data, err = countryMap(ctx, st, q)
+		out.Countries, err = countryMap(ctx, st, q)
 	case Seen:
-		out.Data, err = seen(ctx, st, q, p)
+		out.Seen, err = seen(ctx, st, q, p)
 	default:
 		err = fmt.Errorf("stats: resource %s has no shape", res.Name)
 	}
@@ -64,32 +72,6 @@ func compute(ctx context.Context, st Querier, req Request, now time.Time, settle
 		return Result{}, fmt.Errorf("%s/%s: %w", res.Name, p.Name, err)
 	}
 	return out, nil
-}
-
-// check validates a request against the catalogue.
-func check(req Request) (*Resource, Period, error) {
-	res := Catalog[req.Name]
-	if res == nil {
-		return nil, Period{}, fmt.Errorf("%w %q", ErrUnknownResource, req.Name)
-	}
-	p, ok := LookupPeriod(req.Period)
-	if !ok {
-		return nil, Period{}, fmt.Errorf("%w: %q", ErrBadPeriod, req.Period)
-	}
-	switch res.Param {
-	case NeedsIP:
-		if !req.IP.IsValid() {
-			return nil, Period{}, fmt.Errorf("%w: %s needs an IP address", ErrBadParam, res.Name)
-		}
-	case NeedsPassword:
-		if req.Password == "" {
-			return nil, Period{}, fmt.Errorf("%w: %s needs a password", ErrBadParam, res.Name)
-		}
-		if len(req.Password) > MaxPasswordLen {
-			return nil, Period{}, fmt.Errorf("%w: password longer than %d bytes", ErrBadParam, MaxPasswordLen)
-		}
-	}
-	return res, p, nil
 }
 
 // MaxPasswordLen bounds the password a request may name; probes never
@@ -119,72 +101,60 @@ func graph(ctx context.Context, st Querier, q store.Query, p Period, start, end 
 // multiGraph picks the top groups over the whole window, then counts them
 // per bucket, as the reference does; labels keep the order of the top list
 // (by value, then key), so they are deterministic.
-func multiGraph(ctx context.Context, st Querier, q store.Query, res *Resource, p Period, start, end time.Time) (MultiGraphData, error) {
+func multiGraph(ctx context.Context, st Querier, q store.Query, res *Resource, p Period, start, end time.Time) (TopSeries, error) {
 	top := q
 	top.Limit = res.Limit + 1 // room for a dropped unknown country
 	rows, err := st.Query(ctx, top)
 	if err != nil {
-		return MultiGraphData{}, err
+		return TopSeries{}, err
 	}
 	rows = dropUnknown(res, rows, res.Limit)
-	out := MultiGraphData{Labels: []string{}, YKeys: []int{}, Data: []map[string]any{}}
+	out := TopSeries{Labels: make([]string, 0, len(rows))}
 	index := make(map[string]int, len(rows))
 	for i, r := range rows {
-		l := label(res, r.Keys)
-		out.Labels = append(out.Labels, l)
-		out.YKeys = append(out.YKeys, i)
+		out.Labels = append(out.Labels, label(res, r.Keys))
 		index[strings.Join(r.Keys, "\x00")] = i
 		q.Only = append(q.Only, r.Keys)
 	}
 	buckets := p.Buckets(start, end)
-	cells := make([][]int64, len(buckets))
-	for i := range cells {
-		cells[i] = make([]int64, len(rows))
+	out.Buckets = make([]string, len(buckets))
+	out.Counts = make([][]int64, len(buckets))
+	cells := make([]int64, len(buckets)*len(rows))
+	for i, b := range buckets {
+		out.Buckets[i] = p.BucketLabel(b)
+		out.Counts[i] = cells[i*len(rows) : (i+1)*len(rows) : (i+1)*len(rows)]
 	}
 	if len(rows) > 0 {
 		q.Bucket = p.Bucket
 		series, err := st.Query(ctx, q)
 		if err != nil {
-			return MultiGraphData{}, err
+			return TopSeries{}, err
 		}
 		for _, r := range series {
 			i := int(r.Bucket.Sub(start) / p.Bucket)
 			j, ok := index[strings.Join(r.Keys, "\x00")]
 			if ok && i >= 0 && i < len(buckets) {
-				cells[i][j] += r.Value
+				out.Counts[i][j] += r.Value
 			}
 		}
-	}
-	for i, b := range buckets {
-		item := make(map[string]any, len(rows)+1)
-		item["bucket"] = p.BucketLabel(b)
-		for j := range rows {
-			item[fmt.Sprint(j)] = cells[i][j]
-		}
-		out.Data = append(out.Data, item)
 	}
 	return out, nil
 }
 
-func list(ctx context.Context, st Querier, q store.Query, res *Resource) ([]map[string]any, error) {
+func list(ctx context.Context, st Querier, q store.Query, res *Resource) ([]ListRow, error) {
 	q.Limit = res.Limit + 1
 	rows, err := st.Query(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	rows = dropUnknown(res, rows, res.Limit)
-	out := make([]map[string]any, 0, len(rows))
+	out := make([]ListRow, 0, len(rows))
 	for _, r := range rows {
-		item := make(map[string]any, len(res.Fields)+1)
+		fields := r.Keys[:len(res.Fields):len(res.Fields)]
 		if len(res.Fields) == 1 {
-			item[res.Fields[0]] = label(res, r.Keys)
-		} else {
-			for i, f := range res.Fields {
-				item[f] = r.Keys[i]
-			}
+			fields = []string{label(res, r.Keys)}
 		}
-		item["count"] = r.Value
-		out = append(out, item)
+		out = append(out, ListRow{Fields: fields, Count: r.Value})
 	}
 	return out, nil
 }
@@ -235,7 +205,7 @@ func dropUnknown(res *Resource, rows []store.Row, limit int) []store.Row {
 // seen finds the first and last bucket of the window with rows, at the
 // resolution of the period's precision (a minute for raw rows): a period
 // has at most a few hundred such buckets.
-func seen(ctx context.Context, st Querier, q store.Query, p Period) (any, error) {
+func seen(ctx context.Context, st Querier, q store.Query, p Period) (*SeenData, error) {
 	q.Bucket = p.Precision.Width()
 	if q.Bucket == 0 {
 		q.Bucket = time.Minute
@@ -263,7 +233,7 @@ func seen(ctx context.Context, st Querier, q store.Query, p Period) (any, error)
 	}
 	// The last bucket may still be running (raw rows): never in the future.
 	out.Last = minTime(out.Last, q.To)
-	return *out, nil
+	return out, nil
 }
 
 func minTime(a, b time.Time) time.Time {

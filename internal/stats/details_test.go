@@ -53,7 +53,7 @@ func TestDetailResources(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s/%s: %v", name, period, err)
 		}
-		return r.Data
+		return r.data()
 	}
 	list := func(name, period string, ip netip.Addr, pw string) []map[string]any {
 		t.Helper()

@@ -88,13 +88,19 @@ func New(st store.Store, o Options) *Engine {
 // computed once however many callers ask at the same time. A precached
 // resource whose refresh is due is served stale while Run refreshes it.
 func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
-	res, p, err := check(req)
+	f, err := Resolve(req)
 	if err != nil {
 		return Result{}, err
 	}
+	return e.Fetch(ctx, f)
+}
+
+// Fetch is Resource for a request Resolve (or Resource.Fetch) resolved.
+func (e *Engine) Fetch(ctx context.Context, f Fetch) (Result, error) {
+	p := f.Period
 	now := e.o.Now()
 	_, end := p.Window(now, e.o.Settle)
-	key := req.key()
+	key := f.key
 	e.mu.Lock()
 	if en, ok := e.cache[key]; ok && (en.precached || e.fresh(en, p, end, now)) {
 		en.used = now
@@ -106,7 +112,7 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 			// Refresh now, sooner than the scheduler's next pass; wait
 			// a moment for it (a light query is done by then), else
 			// serve the stale result.
-			ch := e.refreshShared(ctx, req, true)
+			ch := e.refreshShared(ctx, f, true)
 			select {
 			case f := <-ch:
 				if f.Err == nil {
@@ -133,7 +139,7 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 		e.mu.Unlock()
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
-		return e.refresh(c, req, res.Precached)
+		return e.refresh(c, f, f.Resource.Precached)
 	})
 	select {
 	case r := <-ch:
@@ -146,14 +152,14 @@ func (e *Engine) Resource(ctx context.Context, req Request) (Result, error) {
 	}
 }
 
-// refreshShared starts (or joins) the one refresh of req. It is detached
+// refreshShared starts (or joins) the one refresh of f. It is detached
 // from the caller's context, so that the other callers, and the cache, get
 // the result even if the first caller gives up.
-func (e *Engine) refreshShared(ctx context.Context, req Request, precached bool) <-chan singleflight.Result {
-	return e.flight.DoChan(req.key(), func() (any, error) {
+func (e *Engine) refreshShared(ctx context.Context, f Fetch, precached bool) <-chan singleflight.Result {
+	return e.flight.DoChan(f.key, func() (any, error) {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 		defer cancel()
-		return e.refresh(c, req, precached)
+		return e.refresh(c, f, precached)
 	})
 }
 
@@ -164,10 +170,10 @@ func (e *Engine) fresh(en *entry, p Period, end, now time.Time) bool {
 
 // refresh computes a resource (or takes it from the shared cache) and
 // stores it.
-func (e *Engine) refresh(ctx context.Context, req Request, precached bool) (Result, error) {
-	key := req.key()
+func (e *Engine) refresh(ctx context.Context, f Fetch, precached bool) (Result, error) {
+	key := f.key
 	now := e.o.Now()
-	p, _ := LookupPeriod(req.Period)
+	p := f.Period
 	_, end := p.Window(now, e.o.Settle)
 	var (
 		r   Result
@@ -175,10 +181,10 @@ func (e *Engine) refresh(ctx context.Context, req Request, precached bool) (Resu
 		got bool
 	)
 	if e.o.Shared != nil {
-		r, got = e.sharedGet(ctx, key, p, end)
+		r, got = e.sharedGet(ctx, f, end)
 	}
 	if !got {
-		r, err = Compute(ctx, e.st, req, now, e.o.Settle)
+		r, err = computeFetch(ctx, e.st, f, now, e.o.Settle, -1)
 		if err != nil {
 			e.failures.Add(1)
 			return Result{}, err
@@ -243,18 +249,18 @@ func (e *Engine) Refresh(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
-			req := Request{Name: name, Period: p.Name}
+			f, _ := res.Fetch(Request{}, p)
 			now := e.o.Now()
 			_, end := p.Window(now, e.o.Settle)
 			e.mu.Lock()
-			en, ok := e.cache[req.key()]
+			en, ok := e.cache[f.key]
 			due := !ok || !e.fresh(en, p, end, now)
 			e.mu.Unlock()
 			if !due {
 				continue
 			}
-			if _, err, _ := e.flight.Do(req.key(), func() (any, error) {
-				return e.refresh(ctx, req, true)
+			if _, err, _ := e.flight.Do(f.key, func() (any, error) {
+				return e.refresh(ctx, f, true)
 			}); err != nil {
 				errs = append(errs, err)
 				continue

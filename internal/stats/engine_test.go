@@ -104,8 +104,8 @@ func TestRollupsEqualRaw(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s/%s raw: %v", name, p.Name, err)
 			}
-			if !reflect.DeepEqual(rolled.Data, raw.Data) {
-				t.Errorf("%s/%s: rollup %v\nraw %v", name, p.Name, rolled.Data, raw.Data)
+			if !reflect.DeepEqual(rolled.data(), raw.data()) {
+				t.Errorf("%s/%s: rollup %v\nraw %v", name, p.Name, rolled.data(), raw.data())
 			}
 		}
 	}
@@ -157,7 +157,7 @@ func TestShapes(t *testing.T) {
 			start, end := p.Window(testNow, 4*time.Minute)
 			switch res.Shape {
 			case Graph:
-				g := r.Data.([]GraphPoint)
+				g := r.data().([]GraphPoint)
 				if len(g) != len(p.Buckets(start, end)) {
 					t.Fatalf("%s/%s: %d points", name, p.Name, len(g))
 				}
@@ -165,7 +165,7 @@ func TestShapes(t *testing.T) {
 					t.Fatalf("%s/%s: last label %s, window end %v", name, p.Name, g[len(g)-1].Bucket, end)
 				}
 			case MultiGraph:
-				m := r.Data.(MultiGraphData)
+				m := r.data().(MultiGraphData)
 				if len(m.Labels) > res.Limit || len(m.Labels) != len(m.YKeys) || len(m.Data) != len(p.Buckets(start, end)) {
 					t.Fatalf("%s/%s: %d labels %d ykeys %d points", name, p.Name, len(m.Labels), len(m.YKeys), len(m.Data))
 				}
@@ -180,7 +180,7 @@ func TestShapes(t *testing.T) {
 					nonEmpty++
 				}
 			case List:
-				l := r.Data.([]map[string]any)
+				l := r.data().([]map[string]any)
 				if len(l) > res.Limit {
 					t.Fatalf("%s/%s: %d items", name, p.Name, len(l))
 				}
@@ -205,7 +205,7 @@ func TestShapes(t *testing.T) {
 					}
 				}
 			case Map:
-				for c := range r.Data.(map[string]int64) {
+				for c := range r.data().(map[string]int64) {
 					if c == "" {
 						t.Fatalf("%s/%s: unknown country in map", name, p.Name)
 					}
@@ -237,7 +237,7 @@ func TestGraphCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := r.Data.([]GraphPoint)
+	g := r.data().([]GraphPoint)
 	if len(g) != 60 || g[58].Count != 3 || g[59].Count != 0 || g[57].Count != 0 {
 		t.Fatalf("graph %v", g[55:])
 	}
@@ -245,7 +245,7 @@ func TestGraphCounts(t *testing.T) {
 		t.Fatalf("label %s", g[58].Bucket)
 	}
 	r, _ = Compute(ctx, st, Request{Name: "all_attackers_graph", Period: "1h"}, testNow, 0)
-	if g := r.Data.([]GraphPoint); g[58].Count != 1 {
+	if g := r.data().([]GraphPoint); g[58].Count != 1 {
 		t.Fatalf("distinct attackers %v", g[58])
 	}
 }
@@ -267,8 +267,8 @@ func TestRequestErrors(t *testing.T) {
 		}
 	}
 	r, err := e.Resource(ctx, Request{Name: "my_all_incidents_graph", Period: "1d"})
-	if err != nil || !reflect.DeepEqual(r.Data, []any{}) {
-		t.Fatalf("my_* without devices: %v %v", r.Data, err)
+	if err != nil || !reflect.DeepEqual(r.data(), []any{}) {
+		t.Fatalf("my_* without devices: %v %v", r.data(), err)
 	}
 }
 
@@ -346,8 +346,8 @@ func TestRefreshFollowsTheClock(t *testing.T) {
 			t.Errorf("%s: results live %v: an event would wait that long", p.Name, p.TTL)
 		}
 		r, err := e.Resource(ctx, Request{Name: "all_countries_by_incidents_list", Period: p.Name})
-		if err != nil || r.Data.(map[string]int64)["FR"] != 1 {
-			t.Errorf("%s: map %v %v, want FR 1", p.Name, r.Data, err)
+		if err != nil || r.data().(map[string]int64)["FR"] != 1 {
+			t.Errorf("%s: map %v %v, want FR 1", p.Name, r.data(), err)
 		}
 	}
 }
@@ -386,15 +386,15 @@ func TestSharedCache(t *testing.T) {
 	if a.Stats().Computed != 1 || b.Stats().Computed != 0 {
 		t.Fatalf("computed a=%d b=%d", a.Stats().Computed, b.Stats().Computed)
 	}
-	if !reflect.DeepEqual(ra.Data, rb.Data) || len(ra.Data.([]map[string]any)) == 0 {
-		t.Fatalf("shared data differs:\n%v\n%v", ra.Data, rb.Data)
+	if !reflect.DeepEqual(ra.data(), rb.data()) || len(ra.data().([]map[string]any)) == 0 {
+		t.Fatalf("shared data differs:\n%v\n%v", ra.data(), rb.data())
 	}
 	for _, name := range []string{"all_incidents_graph", "top_traps_by_incidents_graph", "all_countries_by_incidents_list"} {
 		req := Request{Name: name, Period: "1w"}
 		ra, _ := a.Resource(ctx, req)
 		rb, err := b.Resource(ctx, req)
-		if err != nil || !reflect.DeepEqual(ra.Data, rb.Data) {
-			t.Fatalf("%s: shared copy differs (%v):\n%v\n%v", name, err, ra.Data, rb.Data)
+		if err != nil || !reflect.DeepEqual(ra.data(), rb.data()) {
+			t.Fatalf("%s: shared copy differs (%v):\n%v\n%v", name, err, ra.data(), rb.data())
 		}
 	}
 	if _, err := rc.Clear(ctx); err != nil {

@@ -6,12 +6,12 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/dynfw/sentinel/internal/store"
 )
 
-// Shape is the JSON shape of a resource (sentinel-view.md §2).
+// Shape is the form of a resource: which typed rows of Result it fills,
+// and the JSON shape the API writes them in (sentinel-view.md §2).
 type Shape int
 
 // Shapes.
@@ -59,8 +59,6 @@ type Resource struct {
 	// Precached resources are kept fresh by the scheduler for every
 	// period; the others are computed on demand (their parameters vary).
 	Precached bool
-	// Empty is the value of a NeedsDevices resource without devices.
-	Empty any
 }
 
 // Catalog is every resource of the reference view, by name.
@@ -81,7 +79,7 @@ func init() {
 	add(Resource{Name: "all_incidents_graph", Table: inc, Shape: Graph, Measure: count})
 	add(Resource{Name: "all_attackers_graph", Table: inc, Shape: Graph, Measure: dip})
 	add(Resource{Name: "selected_attacker_incidents_graph", Table: inc, Shape: Graph, Measure: count, Param: NeedsIP})
-	add(Resource{Name: "my_all_incidents_graph", Table: inc, Shape: Graph, Measure: count, Param: NeedsDevices, Empty: []any{}})
+	add(Resource{Name: "my_all_incidents_graph", Table: inc, Shape: Graph, Measure: count, Param: NeedsDevices})
 	add(Resource{Name: "top_incident_types_by_incidents_list", Table: inc, Shape: List, Measure: count, GroupBy: D(store.DimTrap, store.DimAction), Fields: F("source", "action"), Limit: 15})
 	add(Resource{Name: "top_traps_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimTrap), Limit: 7})
 	add(Resource{Name: "top_actions_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimAction), Limit: 7})
@@ -94,8 +92,8 @@ func init() {
 	add(Resource{Name: "all_countries_by_attackers_list", Table: inc, Shape: Map, Measure: dip, GroupBy: D(store.DimCountry)})
 	add(Resource{Name: "top_countries_by_attackers_graph", Table: inc, Shape: MultiGraph, Measure: dip, GroupBy: D(store.DimCountry), Limit: 7})
 	add(Resource{Name: "top_countries_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimCountry), Limit: 7})
-	add(Resource{Name: "my_top_countries_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimCountry), Limit: 7, Param: NeedsDevices, Empty: map[string]any{"data": []any{}}})
-	add(Resource{Name: "my_top_traps_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimTrap), Limit: 7, Param: NeedsDevices, Empty: map[string]any{"data": []any{}}})
+	add(Resource{Name: "my_top_countries_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimCountry), Limit: 7, Param: NeedsDevices})
+	add(Resource{Name: "my_top_traps_by_incidents_graph", Table: inc, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimTrap), Limit: 7, Param: NeedsDevices})
 	add(Resource{Name: "all_ports_by_scans_graph", Table: ports, Shape: Graph, Measure: count})
 	add(Resource{Name: "top_ports_by_scans_list_long", Table: ports, Shape: List, Measure: count, GroupBy: D(store.DimProtocol, store.DimPort), Fields: F("port"), Limit: 30})
 	add(Resource{Name: "top_ports_by_scans_graph", Table: ports, Shape: MultiGraph, Measure: count, GroupBy: D(store.DimProtocol, store.DimPort), Limit: 7})
@@ -142,11 +140,14 @@ type Request struct {
 // key identifies a request in caches. Parameters are hashed: device tokens
 // are secrets, and an attacker-typed password must not shape a cache key.
 func (r Request) key() string {
+	return r.keyOf(Catalog[r.Name])
+}
+
+func (r Request) keyOf(res *Resource) string {
 	var b strings.Builder
 	b.WriteString(r.Name)
 	b.WriteByte(';')
 	b.WriteString(r.Period)
-	res := Catalog[r.Name]
 	if res == nil {
 		return b.String()
 	}
@@ -169,37 +170,4 @@ func (r Request) key() string {
 	b.WriteByte(';')
 	b.WriteString(hex.EncodeToString(h.Sum(nil)[:12]))
 	return b.String()
-}
-
-// Result is a computed resource.
-type Result struct {
-	Name string
-	// Data is the value in the reference JSON shape: []GraphPoint,
-	// MultiGraphData, []map[string]any or map[string]int64.
-	Data any
-	// Computed is when it was computed; it is fresh until Computed + the
-	// period's TTL.
-	Computed time.Time
-	Period   Period
-}
-
-// GraphPoint is one bucket of a Graph.
-type GraphPoint struct {
-	Bucket string `json:"bucket"`
-	Count  int64  `json:"count"`
-}
-
-// SeenData is a Seen resource: when the address was first and last seen
-// in the window, to the resolution of the store's buckets.
-type SeenData struct {
-	First time.Time `json:"first"`
-	Last  time.Time `json:"last"`
-}
-
-// MultiGraphData is a MultiGraph: Data items hold "bucket" and the counts
-// under "0", "1", ... (the index of the label).
-type MultiGraphData struct {
-	Labels []string         `json:"labels"`
-	YKeys  []int            `json:"ykeys"`
-	Data   []map[string]any `json:"data"`
 }

@@ -3,9 +3,8 @@ package stats
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/gob"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,17 +21,26 @@ type SharedCache interface {
 	Lock(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
-// sharedRecord is what goes into the shared cache.
+// sharedRecord is what goes into the shared cache, gob-encoded: the
+// typed rows as they are, so that what an instance reads is what the other
+// computed (attacker text that is not UTF-8 included, which a JSON round
+// trip turned into U+FFFD).
 type sharedRecord struct {
-	Computed time.Time       `json:"computed"`
-	End      time.Time       `json:"end"`
-	Data     json.RawMessage `json:"data"`
+	Computed  time.Time
+	End       time.Time
+	NoDevices bool
+	Graph     []GraphPoint
+	Multi     TopSeries
+	List      []ListRow
+	Countries map[string]int64
+	Seen      *SeenData
 }
 
 // sharedGet returns a fresh result from the shared cache; when there is
 // none and another instance is computing it, it waits for that one a
 // little before giving up (the caller then computes).
-func (e *Engine) sharedGet(ctx context.Context, key string, p Period, end time.Time) (Result, bool) {
+func (e *Engine) sharedGet(ctx context.Context, f Fetch, end time.Time) (Result, bool) {
+	key, p := f.key, f.Period
 	get := func() (Result, bool) {
 		b, ok, err := e.o.Shared.Get(ctx, key)
 		if err != nil {
@@ -42,7 +50,7 @@ func (e *Engine) sharedGet(ctx context.Context, key string, p Period, end time.T
 		if !ok {
 			return Result{}, false
 		}
-		r, rend, err := decodeShared(key, b, p)
+		r, rend, err := decodeShared(f, b)
 		if err != nil {
 			e.log.Warn("shared cache entry unreadable", "key", key, "err", err)
 			return Result{}, false
@@ -73,73 +81,25 @@ func (e *Engine) sharedGet(ctx context.Context, key string, p Period, end time.T
 }
 
 func (e *Engine) sharedPut(ctx context.Context, key string, r Result, end time.Time) {
-	data, err := json.Marshal(r.Data)
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(sharedRecord{Computed: r.Computed, End: end, NoDevices: r.NoDevices,
+		Graph: r.Graph, Multi: r.Multi, List: r.List, Countries: r.Countries, Seen: r.Seen})
 	if err == nil {
-		var b []byte
-		b, err = json.Marshal(sharedRecord{Computed: r.Computed, End: end, Data: data})
-		if err == nil {
-			err = e.o.Shared.Set(ctx, key, b, 2*r.Period.TTL)
-		}
+		err = e.o.Shared.Set(ctx, key, b.Bytes(), 2*r.Period.TTL)
 	}
 	if err != nil {
 		e.log.Warn("shared cache write failed", "err", err)
 	}
 }
 
-// decodeShared turns a shared record back into the typed shapes the
-// view renders.
-func decodeShared(key string, b []byte, p Period) (Result, time.Time, error) {
+// decodeShared reads a shared record back into typed rows.
+func decodeShared(f Fetch, b []byte) (Result, time.Time, error) {
 	var rec sharedRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&rec); err != nil {
 		return Result{}, time.Time{}, err
 	}
-	name, _, _ := strings.Cut(key, ";")
-	res := Catalog[name]
-	if res == nil {
-		return Result{}, time.Time{}, fmt.Errorf("unknown resource in key")
-	}
-	out := Result{Name: res.Name, Period: p, Computed: rec.Computed}
-	dec := json.NewDecoder(bytes.NewReader(rec.Data))
-	dec.UseNumber()
-	var err error
-	switch res.Shape {
-	case Graph:
-		var g []GraphPoint
-		err = dec.Decode(&g)
-		out.Data = g
-	case MultiGraph:
-		var m MultiGraphData
-		err = dec.Decode(&m)
-		if err == nil {
-			for _, item := range m.Data {
-				numbersToInt(item)
-			}
-		}
-		out.Data = m
-	case List:
-		var l []map[string]any
-		err = dec.Decode(&l)
-		for _, item := range l {
-			numbersToInt(item)
-		}
-		out.Data = l
-	case Map:
-		var m map[string]int64
-		err = json.Unmarshal(rec.Data, &m)
-		out.Data = m
-	}
-	return out, rec.End, err
-}
-
-func numbersToInt(m map[string]any) {
-	for k, v := range m {
-		if n, ok := v.(json.Number); ok {
-			i, err := n.Int64()
-			if err == nil {
-				m[k] = i
-			}
-		}
-	}
+	return Result{Name: f.Resource.Name, Resource: f.Resource, Period: f.Period, Computed: rec.Computed, NoDevices: rec.NoDevices,
+		Graph: rec.Graph, Multi: rec.Multi, List: rec.List, Countries: rec.Countries, Seen: rec.Seen}, rec.End, nil
 }
 
 // Redis is a SharedCache on a Redis server.
@@ -165,7 +125,7 @@ func NewRedis(ctx context.Context, url string) (*Redis, error) {
 
 // Get implements SharedCache.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	b, err := r.c.Get(ctx, r.prefix+"res:"+key).Bytes()
+	b, err := r.c.Get(ctx, r.prefix+"rows:"+key).Bytes()
 	if err == redis.Nil {
 		return nil, false, nil
 	}
@@ -174,7 +134,7 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Set implements SharedCache.
 func (r *Redis) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
-	return r.c.Set(ctx, r.prefix+"res:"+key, val, ttl).Err()
+	return r.c.Set(ctx, r.prefix+"rows:"+key, val, ttl).Err()
 }
 
 // Lock implements SharedCache.

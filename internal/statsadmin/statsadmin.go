@@ -4,6 +4,7 @@
 package statsadmin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dynfw/sentinel/internal/stats"
 	"github.com/dynfw/sentinel/internal/store"
+	"github.com/dynfw/sentinel/internal/view"
 )
 
 // Commands are the commands of `sentinel stats` (cache-clear is the
@@ -150,9 +152,16 @@ func Run(ctx context.Context, st Store, args []string, w io.Writer, now time.Tim
 		case err != nil:
 			return err
 		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"resource_name": r.Name, "data": r.Data})
+		// {"data": ..., "resource_name": name}, indented, from the typed rows.
+		b := view.AppendDataJSON([]byte(`{"data":`), &r)
+		name, _ := json.Marshal(r.Name)
+		b = append(append(append(b, `,"resource_name":`...), name...), "}\n"...)
+		var out bytes.Buffer
+		if err := json.Indent(&out, b, "", "  "); err != nil {
+			return err
+		}
+		_, err = w.Write(out.Bytes())
+		return err
 	}
 	return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
 }

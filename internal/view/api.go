@@ -58,8 +58,7 @@ func (v *View) apiResource(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "format must be json or csv"})
 		return
 	}
-	private := false
-	var data any
+	private, noDevices := false, false
 	switch res.Param {
 	case stats.NeedsIP:
 		if req.IP, ok = parseAddr(q.Get("ip")); !ok {
@@ -79,20 +78,23 @@ func (v *View) apiResource(w http.ResponseWriter, r *http.Request) {
 		if sess, ok := v.sessions.load(r); ok {
 			req.DeviceTokens = sess.Tokens
 		}
-		if len(req.DeviceTokens) == 0 {
-			data = res.Empty
-		}
+		noDevices = len(req.DeviceTokens) == 0
 	}
-	if data == nil {
+	result := stats.Result{Name: name, Resource: res, Period: period, NoDevices: true}
+	if !noDevices {
+		f, err := res.Fetch(req, period)
+		if err != nil {
+			v.apiError(w, r, name, err, false)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), v.o.APIWait)
-		result, err := v.o.Source.Resource(ctx, req)
+		result, err = v.o.Source.Fetch(ctx, f)
 		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if err != nil {
 			v.apiError(w, r, name, err, timedOut)
 			return
 		}
-		data = result.Data
 	}
 	cc := "public, max-age=" + strconv.Itoa(int(period.MaxAge.Seconds()))
 	if private {
@@ -101,13 +103,19 @@ func (v *View) apiResource(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", cc)
 	if format == "csv" {
-		writeCSV(w, res, req.Period, data)
+		writeCSV(w, &result)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Name string `json:"resource_name"`
-		Data any    `json:"data"`
-	}{name, data})
+	// {"resource_name": name, "data": data}, as encoding/json wrote it.
+	b := make([]byte, 0, 4096)
+	b = append(b, `{"resource_name":`...)
+	b = appendJSONString(b, name)
+	b = append(b, `,"data":`...)
+	b = AppendDataJSON(b, &result)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
 }
 
 func (v *View) apiError(w http.ResponseWriter, r *http.Request, name string, err error, timedOut bool) {
@@ -190,10 +198,11 @@ func (c *csvWriter) flush() error { return c.w.Flush() }
 // "bucket" and one column per label (in the resource's label order);
 // List its fields and "count"; Map "country,count" by count descending;
 // Seen "first,last" (RFC 3339, no row when never seen).
-func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data any) {
+func writeCSV(w http.ResponseWriter, r *stats.Result) {
+	res := r.Resource
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="`+res.Name+"_"+period+`.csv"`)
+	h.Set("Content-Disposition", `attachment; filename="`+res.Name+"_"+r.Period.Name+`.csv"`)
 	w.WriteHeader(http.StatusOK)
 	cw := newCSVWriter(w)
 	row := cw.row
@@ -201,38 +210,32 @@ func writeCSV(w http.ResponseWriter, res *stats.Resource, period string, data an
 	switch res.Shape {
 	case stats.Graph:
 		row("bucket", "count")
-		for _, p := range graphData(data) {
+		for _, p := range r.Graph {
 			row(p.Bucket, i64(p.Count))
 		}
 	case stats.MultiGraph:
-		g := multiData(data)
+		g := &r.Multi
 		row(append([]string{"bucket"}, g.Labels...)...)
-		for _, d := range g.Data {
-			cells := []string{asString(d["bucket"])}
-			for i := range g.Labels {
-				n, _ := asInt(d[strconv.Itoa(i)])
+		for i, b := range g.Buckets {
+			cells := []string{b}
+			for _, n := range g.Counts[i] {
 				cells = append(cells, i64(n))
 			}
 			row(cells...)
 		}
 	case stats.List:
 		row(append(append([]string{}, res.Fields...), "count")...)
-		for _, it := range listData(data) {
-			cells := make([]string, 0, len(res.Fields)+1)
-			for _, f := range res.Fields {
-				cells = append(cells, asString(it[f]))
-			}
-			n, _ := asInt(it["count"])
-			row(append(cells, i64(n))...)
+		for _, it := range r.List {
+			row(append(append(make([]string, 0, len(it.Fields)+1), it.Fields...), i64(it.Count))...)
 		}
 	case stats.Map:
 		row("country", "count")
-		for _, m := range mapRows(mapData(data)) {
+		for _, m := range mapRows(r.Countries) {
 			row(m.Code, i64(m.Count))
 		}
 	case stats.Seen:
 		row("first", "last")
-		if sd, ok := seenData(data); ok {
+		if sd := r.Seen; sd != nil && !sd.First.IsZero() {
 			row(sd.First.UTC().Format(time.RFC3339), sd.Last.UTC().Format(time.RFC3339))
 		}
 	}

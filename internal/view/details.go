@@ -21,7 +21,6 @@ import (
 	"github.com/dynfw/sentinel/internal/passwords"
 	"github.com/dynfw/sentinel/internal/ratelimit"
 	"github.com/dynfw/sentinel/internal/scorecard"
-	"github.com/dynfw/sentinel/internal/stats"
 )
 
 // What the detail pages know about an address besides the statistics: its
@@ -99,26 +98,6 @@ func (v *View) newAddressView(a netip.Addr, period string) *addressView {
 	}
 	av.RDNSHref = attackerURL(a.String(), period) + "&dns=1#rdns"
 	return av
-}
-
-// seenData reads a stats.Seen result: the typed value, or the JSON form a
-// shared cache gives back.
-func seenData(d any) (stats.SeenData, bool) {
-	switch s := d.(type) {
-	case stats.SeenData:
-		return s, !s.First.IsZero()
-	case *stats.SeenData:
-		if s != nil {
-			return *s, !s.First.IsZero()
-		}
-	case map[string]any:
-		f, err1 := time.Parse(time.RFC3339, asString(s["first"]))
-		l, err2 := time.Parse(time.RFC3339, asString(s["last"]))
-		if err1 == nil && err2 == nil {
-			return stats.SeenData{First: f, Last: l}, true
-		}
-	}
-	return stats.SeenData{}, false
 }
 
 // Reverse DNS, on request only: a lookup costs a query to the resolver

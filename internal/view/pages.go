@@ -299,10 +299,13 @@ func (v *View) attackerDetails(w http.ResponseWriter, r *http.Request, pd *pageD
 	go func() {
 		ctx, cancel := context.WithTimeout(r.Context(), v.o.PageWait)
 		defer cancel()
-		res, err := v.o.Source.Resource(ctx, stats.Request{Name: "selected_attacker_seen", Period: pd.Period, IP: addr})
 		var sd stats.SeenData
+		f, err := stats.Resolve(stats.Request{Name: "selected_attacker_seen", Period: pd.Period, IP: addr})
 		if err == nil {
-			sd, _ = seenData(res.Data)
+			var res stats.Result
+			if res, err = v.o.Source.Fetch(ctx, f); err == nil && res.Seen != nil {
+				sd = *res.Seen
+			}
 		}
 		seenc <- sd
 	}()

@@ -7,7 +7,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -47,7 +46,8 @@ func (f *fakeSource) requests(name string) []stats.Request {
 	return out
 }
 
-func (f *fakeSource) Resource(ctx context.Context, req stats.Request) (stats.Result, error) {
+func (f *fakeSource) Fetch(ctx context.Context, fe stats.Fetch) (stats.Result, error) {
+	req := fe.Request
 	f.mu.Lock()
 	req.DeviceTokens = slices.Clone(req.DeviceTokens)
 	f.reqs = append(f.reqs, req)
@@ -60,25 +60,18 @@ func (f *fakeSource) Resource(ctx context.Context, req stats.Request) (stats.Res
 		<-ctx.Done()
 		return stats.Result{}, ctx.Err()
 	}
-	res, ok := stats.Catalog[req.Name]
-	if !ok {
-		return stats.Result{}, stats.ErrUnknownResource
-	}
-	p, ok := stats.LookupPeriod(req.Period)
-	if !ok {
-		return stats.Result{}, stats.ErrBadPeriod
-	}
-	out := stats.Result{Name: req.Name, Period: p, Computed: testNow}
+	res, p := fe.Resource, fe.Period
+	out := stats.Result{Name: req.Name, Resource: res, Period: p, Computed: testNow}
 	if f.empty {
 		switch res.Shape {
 		case stats.Graph:
-			out.Data = []stats.GraphPoint{}
+			out.Graph = []stats.GraphPoint{}
 		case stats.MultiGraph:
-			out.Data = stats.MultiGraphData{Labels: []string{}, YKeys: []int{}, Data: []map[string]any{}}
+			out.Multi = stats.TopSeries{Labels: []string{}, Buckets: []string{}, Counts: [][]int64{}}
 		case stats.List:
-			out.Data = []map[string]any{}
+			out.List = []stats.ListRow{}
 		case stats.Map:
-			out.Data = map[string]int64{}
+			out.Countries = map[string]int64{}
 		}
 		return out, nil
 	}
@@ -90,35 +83,33 @@ func (f *fakeSource) Resource(ctx context.Context, req stats.Request) (stats.Res
 		for i, b := range buckets {
 			pts[i] = stats.GraphPoint{Bucket: p.BucketLabel(b), Count: int64((i*37)%50 + i)}
 		}
-		out.Data = pts
+		out.Graph = pts
 	case stats.MultiGraph:
 		labels := groupLabels(res.GroupBy)
-		g := stats.MultiGraphData{Labels: labels}
-		for i := range labels {
-			g.YKeys = append(g.YKeys, i)
-		}
+		g := stats.TopSeries{Labels: labels}
 		for bi, b := range buckets {
-			row := map[string]any{"bucket": p.BucketLabel(b)}
+			g.Buckets = append(g.Buckets, p.BucketLabel(b))
+			row := make([]int64, len(labels))
 			for i := range labels {
-				row[strconv.Itoa(i)] = int64((bi+1)*(len(labels)-i) + i)
+				row[i] = int64((bi+1)*(len(labels)-i) + i)
 			}
-			g.Data = append(g.Data, row)
+			g.Counts = append(g.Counts, row)
 		}
-		out.Data = g
+		out.Multi = g
 	case stats.List:
-		var rows []map[string]any
+		var rows []stats.ListRow
 		for i := range 5 {
-			row := map[string]any{"count": int64(1000 / (i + 1))}
+			row := stats.ListRow{Count: int64(1000 / (i + 1))}
 			for _, f := range res.Fields {
-				row[f] = fieldValue(f, i)
+				row.Fields = append(row.Fields, fieldValue(f, i))
 			}
 			rows = append(rows, row)
 		}
-		out.Data = rows
+		out.List = rows
 	case stats.Map:
-		out.Data = map[string]int64{"CN": 12000, "US": 3100, "CZ": 42, "RU": 900, "XK": 3}
+		out.Countries = map[string]int64{"CN": 12000, "US": 3100, "CZ": 42, "RU": 900, "XK": 3}
 	case stats.Seen:
-		out.Data = stats.SeenData{First: end.Add(-p.Span / 2), Last: end}
+		out.Seen = &stats.SeenData{First: end.Add(-p.Span / 2), Last: end}
 	}
 	return out, nil
 }
@@ -139,7 +130,7 @@ func groupLabels(dims []store.Dim) []string {
 	return []string{"a", "b"}
 }
 
-func fieldValue(f string, i int) any {
+func fieldValue(f string, i int) string {
 	vals := map[string][]string{
 		"country":  {"CN", "US", "", "CZ", "XK"},
 		"ip":       {"192.0.2.1", "2001:db8::1", "198.51.100.7", "203.0.113.9", "192.0.2.200"},

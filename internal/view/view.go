@@ -37,7 +37,7 @@ import (
 // waiting: a computation started by a request that gave up should go on,
 // so that the next request finds it done.
 type Source interface {
-	Resource(ctx context.Context, req stats.Request) (stats.Result, error)
+	Fetch(ctx context.Context, f stats.Fetch) (stats.Result, error)
 }
 
 // Link is an extra navigation entry, e.g. the greylist or the DynFW live

@@ -783,7 +783,7 @@ func TestChartHelpers(t *testing.T) {
 		t.Error(got)
 	}
 	// Multi-line order: by total, then label, whatever the source order.
-	_, ss := multiSeries(stats.MultiGraphData{Labels: []string{"b", "a", "c"}, Data: []map[string]any{{"bucket": "x", "0": int64(1), "1": int64(1), "2": int64(9)}}})
+	_, ss := multiSeries(stats.TopSeries{Labels: []string{"b", "a", "c"}, Buckets: []string{"x"}, Counts: [][]int64{{1, 1, 9}}})
 	if ss[0].Label != "c" || ss[1].Label != "a" || ss[2].Label != "b" {
 		t.Error(ss)
 	}

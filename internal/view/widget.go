@@ -116,8 +116,15 @@ func (v *View) fetchAll(ctx context.Context, period string, base stats.Request, 
 }
 
 func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
-	res := stats.Catalog[req.Name]
-	w := widget{Name: req.Name, Title: sp.Title, CSV: csvLink(req)}
+	w := widget{Name: req.Name, Title: sp.Title}
+	f, err := stats.Resolve(req)
+	if err != nil {
+		v.log.Warn("view: resource failed", slog.String("resource", req.Name), slog.String("period", req.Period), slog.Any("err", err))
+		w.State = "error"
+		return w
+	}
+	res := f.Resource
+	w.CSV = csvLink(f)
 	switch res.Shape {
 	case stats.Graph, stats.MultiGraph:
 		w.Kind = "graph"
@@ -126,7 +133,7 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 	default:
 		w.Kind = "table"
 	}
-	r, err := v.o.Source.Resource(ctx, req)
+	r, err := v.o.Source.Fetch(ctx, f)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
@@ -137,12 +144,12 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		w.State = "error"
 		return w
 	}
-	period, _ := stats.LookupPeriod(req.Period)
+	period := f.Period
 	opts := chartOpts{Bucket: period.Bucket, Now: r.Computed}
 	w.State = "empty"
 	switch res.Shape {
 	case stats.Graph:
-		pts := graphData(r.Data)
+		pts := r.Graph
 		if len(pts) == 0 {
 			return w
 		}
@@ -154,7 +161,7 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		w.SVG = lineChart(sp.Title, buckets, []series{{Label: sp.Unit, Values: vals}}, opts)
 		w.Note = bucketNote(sp.Unit, period.Bucket)
 	case stats.MultiGraph:
-		buckets, ss := multiSeries(multiData(r.Data))
+		buckets, ss := multiSeries(r.Multi)
 		if len(buckets) == 0 || len(ss) == 0 {
 			return w
 		}
@@ -180,7 +187,7 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		w.SVG = lineChart(sp.Title, buckets, ss, opts)
 		w.Note = bucketNote(sp.Unit, period.Bucket)
 	case stats.List:
-		rows := listData(r.Data)
+		rows := r.List
 		if len(rows) == 0 {
 			return w
 		}
@@ -190,15 +197,14 @@ func (v *View) fetch(ctx context.Context, req stats.Request, sp spec) widget {
 		w.Head = append(w.Head, sp.Unit)
 		for _, row := range rows {
 			cells := make([]cell, 0, len(res.Fields)+1)
-			for _, f := range res.Fields {
-				cells = append(cells, v.fieldCell(f, asString(row[f]), req.Period))
+			for i, f := range res.Fields {
+				cells = append(cells, v.fieldCell(f, row.Fields[i], req.Period))
 			}
-			n, _ := asInt(row["count"])
-			cells = append(cells, cell{Text: thousands(n), Num: true})
+			cells = append(cells, cell{Text: thousands(row.Count), Num: true})
 			w.Rows = append(w.Rows, cells)
 		}
 	case stats.Map:
-		m := mapData(r.Data)
+		m := r.Countries
 		if len(m) == 0 {
 			return w
 		}
@@ -236,9 +242,10 @@ func passwordURL(pw, period string) string {
 	return "/passwords/details/" + encodePassword(pw) + "?period=" + url.QueryEscape(period)
 }
 
-func csvLink(req stats.Request) string {
+func csvLink(f stats.Fetch) string {
+	req := f.Request
 	q := url.Values{"name": {req.Name}, "period": {req.Period}, "format": {"csv"}}
-	switch stats.Catalog[req.Name].Param {
+	switch f.Resource.Param {
 	case stats.NeedsIP:
 		q.Set("ip", req.IP.String())
 	case stats.NeedsPassword:
