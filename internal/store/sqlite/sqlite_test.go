@@ -9,7 +9,10 @@ import (
 	"github.com/dynfw/sentinel/internal/store/storetest"
 )
 
+// The file and memory suites use their own databases and run side by
+// side: each is single-threaded under -race and the longest of make test.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := Open(context.Background(), filepath.Join(t.TempDir(), "stats.db"), store.Options{})
 		if err != nil {
@@ -20,6 +23,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceMemory(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := Open(context.Background(), Memory, store.Options{})
 		if err != nil {
