@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -188,6 +189,24 @@ func (p *crashProc) ready(t *testing.T, httpAddr string) (health, bool) {
 	return health{}, false
 }
 
+// ingestCounters returns the lines of the server's /metrics that say what
+// its ingest and scorer did, for a failure's message.
+func ingestCounters(httpAddr string) string {
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "#") && (strings.Contains(l, "ingest") || strings.Contains(l, "events") || strings.Contains(l, "listed")) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestCrashLoopSerialsNeverLie runs `sentinel run` in a loop and stops it
 // in every way: SIGKILL while it starts, SIGKILL right after it published a
 // delta (before or after the journal's sync), SIGTERM. A libzmq subscriber
@@ -289,8 +308,9 @@ func TestCrashLoopSerialsNeverLie(t *testing.T) {
 		}
 		ip := fmt.Sprintf("45.155.%d.%d", 100+i/250, i%250+1)
 		emit := exec.Command(filepath.Join(binDir, "sentinel"), "emit", "--ingest", fmt.Sprintf("tcp://127.0.0.1:%d", ports[1]), "--ip", ip, "--count", "6")
-		if b, err := emit.CombinedOutput(); err != nil {
-			t.Fatalf("emit: %v\n%s", err, b)
+		emitOut, err := emit.CombinedOutput()
+		if err != nil {
+			t.Fatalf("emit: %v\n%s", err, emitOut)
 		}
 		if len(listed) > 0 && rng.IntN(3) == 0 {
 			// A negative delta now and then: lift an earlier listing.
@@ -302,7 +322,7 @@ func TestCrashLoopSerialsNeverLie(t *testing.T) {
 			}
 		}
 		if !rec.wait(20*time.Second, func() bool { return rec.positive[ip] }) {
-			t.Fatalf("cycle %d: no positive delta for %s\n%s", i, ip, p.log.String())
+			t.Fatalf("cycle %d: no positive delta for %s\nemit: %s\nthe server's counters:\n%s\n%s", i, ip, emitOut, ingestCounters(httpAddr), p.log.String())
 		}
 		listed = append(listed, ip)
 		prevVersion = h.Version
