@@ -152,7 +152,7 @@ func TestListMatchesItsSerial(t *testing.T) {
 	state := map[netip.Prefix]bool{}
 	serial := uint64(0)
 	haveBase := false
-	checked := 0
+	checked, skips := 0, 0
 	for checked < 20 {
 		topic, payload := recv(t, sub)
 		switch topic {
@@ -175,6 +175,18 @@ func TestListMatchesItsSerial(t *testing.T) {
 				for _, a := range l.Addrs {
 					state[a] = true
 				}
+				continue
+			}
+			if l.Serial > serial && skips < 100 {
+				// This subscriber fell behind (a loaded machine) and lost
+				// deltas: by design it gets no delta after the gap, but
+				// the next list in their place. Start again from it.
+				skips++
+				clear(state)
+				for _, a := range l.Addrs {
+					state[a] = true
+				}
+				serial = l.Serial
 				continue
 			}
 			if l.Serial != serial || len(l.Addrs) != len(state) {
