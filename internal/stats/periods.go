@@ -1,7 +1,7 @@
 // Package stats computes the resources of Sentinel View — graphs, top
 // lists and maps of incidents, attackers, passwords and ports over a period
-// — from the statistics store, in the JSON shapes of the reference view,
-// and keeps them fresh in a cache so that pages never wait on a query.
+// — from the statistics store as typed rows (Result; the view's API writes
+// them in the JSON shapes of the reference view), and keeps them fresh in a cache so that pages never wait on a query.
 package stats
 
 import (
